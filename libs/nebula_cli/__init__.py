@@ -1,0 +1,1 @@
+"""The `nebula` command: run services, start the demo, manage tenants, generate schemas."""

@@ -1,0 +1,1 @@
+"""Platform library shared by every Nebula service: event store, projections, runtime, telemetry."""

@@ -1,0 +1,121 @@
+"""The event store port: append with optimistic concurrency, read one stream, subscribe to all.
+
+A *stream* is one aggregate's subject (`evt.<tenant>.<type>.<id>`). Positions are global and
+strictly increasing; a stream's *version* is the position of its last event (0 when empty), which
+is exactly what JetStream's `Nats-Expected-Last-Subject-Sequence` compares against.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from nebula_contracts.envelope import Event
+from nebula_contracts.errors import Conflict
+from nebula_contracts.registry import parse_event
+
+HEADER_TYPE = "Nebula-Event-Type"
+HEADER_VERSION = "Nebula-Event-Version"
+HEADER_TENANT = "Nebula-Tenant"
+
+
+class ConcurrencyConflict(Conflict):
+    """The stream moved on since it was read: reload, decide again, retry."""
+
+    def __init__(self, stream: str, expected: int, actual: int | None = None):
+        super().__init__(
+            f"stream {stream} is at version {actual if actual is not None else '?'}, expected {expected}",
+            details={"stream": stream, "expected": expected, "actual": actual},
+        )
+        self.stream = stream
+        self.expected = expected
+        self.actual = actual
+
+
+@dataclass(frozen=True)
+class RecordedEvent:
+    """An event as stored: its global position, its stream, its type and its raw body."""
+
+    position: int
+    stream: str
+    event_type: str
+    event_version: int
+    data: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    def decode(self) -> Event:
+        """Parse the body into the registered event model (raises InvalidInput if unknown)."""
+        return parse_event(self.event_type, self.event_version, self.data)
+
+
+@dataclass(frozen=True)
+class StreamRead:
+    """One stream's events and its version (position of its last event, 0 when empty)."""
+
+    version: int
+    events: list[RecordedEvent]
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    """Where the appended events landed; `duplicate` when they had been stored before."""
+
+    positions: list[int]
+    duplicate: bool = False
+
+    @property
+    def version(self) -> int:
+        """The stream's version after the append."""
+        return self.positions[-1]
+
+
+def encode_event(event: Event) -> tuple[bytes, dict[str, str]]:
+    """Body and headers of an event as stored."""
+    return event.model_dump_json().encode(), {
+        HEADER_TYPE: event.type,
+        HEADER_VERSION: str(event.version),
+        HEADER_TENANT: event.tenant_id,
+    }
+
+
+def subject_matches(pattern: str, subject: str) -> bool:
+    """NATS subject matching (`*` one token, `>` the rest) for the in-memory fake and filters."""
+    p, s = pattern.split("."), subject.split(".")
+    for i, tok in enumerate(p):
+        if tok == ">":
+            return len(s) > i
+        if i >= len(s) or (tok != "*" and tok != s[i]):
+            return False
+    return len(p) == len(s)
+
+
+def matches_any(patterns: Sequence[str], subject: str) -> bool:
+    """True if `subject` matches one of `patterns`."""
+    return any(subject_matches(p, subject) for p in patterns)
+
+
+
+class EventStore(Protocol):
+    """What services need from an event store."""
+
+    async def append(self, stream: str, events: Sequence[Event], expected_version: int | None) -> AppendResult:
+        """Append atomically; `expected_version` None = any, 0 = new stream; idempotent by event id."""
+        ...
+
+    async def read(self, stream: str) -> StreamRead:
+        """All events of one stream, oldest first."""
+        ...
+
+    def subscribe(
+        self, from_position: int, subjects: Sequence[str] = ("evt.>",), batch: int = 500
+    ) -> AsyncIterator[list[RecordedEvent]]:
+        """Events at or after `from_position` matching `subjects`, in order, in batches; then follows live.
+
+        An empty batch means "caught up with everything stored so far" (sent again while idle).
+        """
+        ...
+
+    async def last_position(self) -> int:
+        """The position of the newest event in the store (0 when empty)."""
+        ...

@@ -1,0 +1,201 @@
+"""Catch-up projections: read models fed from the event log, exactly-once in effect.
+
+The checkpoint is written in the same database transaction as the read-model change, so a crash
+can only replay events whose effect was rolled back. A batch is applied in one transaction (fast
+replay); if it fails, its events are retried one by one with backoff, and an event that still fails
+after `max_attempts` is dead-lettered with its error and skipped, so one poison message can neither
+be lost nor block the stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from typing import Protocol
+
+import sqlalchemy as sa
+from nebula_contracts.envelope import Event
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from nebula_core.deadletter import DeadLetter, DeadLetterSink
+from nebula_core.eventstore.port import EventStore, RecordedEvent
+from nebula_core.telemetry import get_logger
+
+log = get_logger(__name__)
+
+
+class Projection(Protocol):
+    """A read model: which events it reads and how each changes its tables."""
+
+    name: str
+    subjects: Sequence[str]
+    event_types: frozenset[str]
+
+    async def apply(self, conn: AsyncConnection, event: Event, record: RecordedEvent) -> None:
+        """Change the read model for one event (inside the runner's transaction)."""
+        ...
+
+    async def reset(self, conn: AsyncConnection) -> None:
+        """Empty the read model before a replay from position 1."""
+        ...
+
+
+class ProjectionRunner:
+    """Feeds one projection from the event store and keeps its checkpoint."""
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        projection: Projection,
+        store: EventStore,
+        engine: AsyncEngine,
+        checkpoints: sa.Table,
+        dead_letters: DeadLetterSink,
+        max_attempts: int = 5,
+        backoff_s: float = 0.05,
+        batch: int = 500,
+    ):
+        self.service = service
+        self.projection = projection
+        self._store = store
+        self._engine = engine
+        self._checkpoints = checkpoints
+        self._dead_letters = dead_letters
+        self._max_attempts = max_attempts
+        self._backoff_s = backoff_s
+        self._batch = batch
+        self._position = 0
+        self._advanced = asyncio.Condition()
+        self._task: asyncio.Task[None] | None = None
+        self._caught_up = asyncio.Event()
+        self.dead_lettered = 0
+
+    @property
+    def name(self) -> str:
+        """The projection's name (its checkpoint key)."""
+        return self.projection.name
+
+    @property
+    def position(self) -> int:
+        """The last position applied (or skipped) by this runner."""
+        return self._position
+
+    async def start(self) -> None:
+        """Begin catching up in the background."""
+        self._position = await self.load_checkpoint()
+        self._task = asyncio.create_task(self._run(), name=f"projection:{self.name}")
+
+    async def stop(self) -> None:
+        """Stop reading; whatever was committed stays committed."""
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def rebuild(self) -> None:
+        """Empty the read model and replay it from position 1 (the runner must be stopped)."""
+        async with self._engine.begin() as conn:
+            await self.projection.reset(conn)
+            await self._save(conn, 0)
+        self._position = 0
+
+    async def wait_for(self, position: int, timeout: float = 5.0) -> bool:
+        """Wait until the read model includes `position` (read-your-writes after a command)."""
+        async with self._advanced:
+            try:
+                await asyncio.wait_for(self._advanced.wait_for(lambda: self._position >= position), timeout)
+            except TimeoutError:
+                return False
+        return True
+
+    async def wait_caught_up(self, timeout: float = 30.0) -> bool:
+        """Wait until the runner has applied everything stored when it started (at least once)."""
+        try:
+            await asyncio.wait_for(self._caught_up.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    async def load_checkpoint(self) -> int:
+        """The committed position (0 before the first event)."""
+        async with self._engine.connect() as conn:
+            value = await conn.scalar(
+                sa.select(self._checkpoints.c.position).where(self._checkpoints.c.projection == self.name)
+            )
+        return int(value or 0)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                async for batch in self._store.subscribe(
+                    self._position + 1, self.projection.subjects, self._batch
+                ):
+                    if batch:
+                        await self._handle_batch(batch)
+                    else:
+                        self._caught_up.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # DB or NATS gone: restart from the committed checkpoint
+                log.error("projection.failed", projection=self.name, error=repr(exc))
+                await asyncio.sleep(1.0)
+                self._position = await self._safe_checkpoint()
+
+    async def _safe_checkpoint(self) -> int:
+        try:
+            return await self.load_checkpoint()
+        except Exception:
+            return self._position
+
+    async def _handle_batch(self, batch: list[RecordedEvent]) -> None:
+        wanted = [r for r in batch if r.event_type in self.projection.event_types]
+        try:
+            async with self._engine.begin() as conn:
+                for record in wanted:
+                    await self.projection.apply(conn, record.decode(), record)
+                await self._save(conn, batch[-1].position)
+        except Exception:
+            if not wanted:  # only the checkpoint failed: the database itself is in trouble
+                raise
+            for record in wanted:
+                await self._handle_one(record)
+            async with self._engine.begin() as conn:
+                await self._save(conn, batch[-1].position)
+        await self._advance(batch[-1].position)
+
+    async def _handle_one(self, record: RecordedEvent) -> None:
+        error: Exception | None = None
+        for attempt in range(1, self._max_attempts + 1):
+            try:
+                async with self._engine.begin() as conn:
+                    await self.projection.apply(conn, record.decode(), record)
+                    await self._save(conn, record.position)
+                return
+            except Exception as exc:
+                error = exc
+                log.warning("projection.retry", projection=self.name, position=record.position,
+                            attempt=attempt, error=repr(exc))
+                await asyncio.sleep(self._backoff_s * 2 ** (attempt - 1))
+        letter = DeadLetter(self.service, self.name, record, repr(error), self._max_attempts)
+        await self._dead_letters.put(letter)
+        self.dead_lettered += 1
+        log.error("projection.dead_lettered", projection=self.name, position=record.position,
+                  subject=record.stream, event_type=record.event_type, error=repr(error))
+        async with self._engine.begin() as conn:
+            await self._save(conn, record.position)
+
+    async def _save(self, conn: AsyncConnection, position: int) -> None:
+        table = self._checkpoints
+        updated = await conn.execute(
+            table.update().where(table.c.projection == self.name).values(position=position)
+        )
+        if updated.rowcount == 0:
+            await conn.execute(table.insert().values(projection=self.name, position=position))
+
+    async def _advance(self, position: int) -> None:
+        async with self._advanced:
+            self._position = max(self._position, position)
+            self._advanced.notify_all()

@@ -1,0 +1,3 @@
+"""crm: customers, comments, risk flags, block requests and the blacklist."""
+
+SERVICE = "crm"

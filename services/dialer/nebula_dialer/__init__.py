@@ -1,0 +1,3 @@
+"""dialer: click-to-call lists and automatic campaigns."""
+
+SERVICE = "dialer"

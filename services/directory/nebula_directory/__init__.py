@@ -1,0 +1,3 @@
+"""directory: owner of tenant configuration (tenants, users, queues, numbers, IVR menus)."""
+
+SERVICE = "directory"

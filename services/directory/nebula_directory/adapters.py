@@ -1,0 +1,363 @@
+"""Directory adapters: read-model tables, the projection that fills them, queries, password hashing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from nebula_contracts import directory as d
+from nebula_contracts.envelope import Event
+from nebula_contracts.subjects import EVENTS_PREFIX
+from nebula_core.db import checkpoint_table
+from nebula_core.eventstore.port import RecordedEvent
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+metadata = sa.MetaData()
+Ts = sa.DateTime(timezone=True)
+
+tenants = sa.Table(
+    "directory_tenants", metadata,
+    sa.Column("tenant_id", sa.String(63), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("time_zone", sa.String(64), nullable=False),
+    sa.Column("default_region", sa.String(2), nullable=False),
+    sa.Column("created_at", Ts, nullable=False),
+)
+users = sa.Table(
+    "directory_users", metadata,
+    sa.Column("user_id", sa.String(36), primary_key=True),
+    sa.Column("tenant_id", sa.String(63), nullable=False, index=True),
+    sa.Column("username", sa.String(64), nullable=False),
+    sa.Column("display_name", sa.String(200), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("password_hash", sa.String(255), nullable=False),
+    sa.Column("sip_endpoint", sa.String(128)),
+    sa.Column("sip_username", sa.String(128)),
+    sa.Column("sip_password", sa.String(128)),
+    sa.Column("created_at", Ts, nullable=False),
+    sa.Column("updated_at", Ts, nullable=False),
+    sa.UniqueConstraint("tenant_id", "username", name="uq_directory_users_username"),
+)
+queues = sa.Table(
+    "directory_queues", metadata,
+    sa.Column("queue_id", sa.String(36), primary_key=True),
+    sa.Column("tenant_id", sa.String(63), nullable=False, index=True),
+    sa.Column("name", sa.String(63), nullable=False),
+    sa.Column("config", sa.Text, nullable=False),
+    sa.Column("created_at", Ts, nullable=False),
+    sa.Column("updated_at", Ts, nullable=False),
+    sa.UniqueConstraint("tenant_id", "name", name="uq_directory_queues_name"),
+)
+queue_members = sa.Table(
+    "directory_queue_members", metadata,
+    sa.Column("queue_id", sa.String(36), primary_key=True),
+    sa.Column("user_id", sa.String(36), primary_key=True),
+    sa.Column("tenant_id", sa.String(63), nullable=False, index=True),
+    sa.Column("priority", sa.Integer, nullable=False),
+)
+numbers = sa.Table(
+    "directory_numbers", metadata,
+    sa.Column("number_id", sa.String(36), primary_key=True),
+    sa.Column("tenant_id", sa.String(63), nullable=False, index=True),
+    sa.Column("e164", sa.String(20), nullable=False, index=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("queue_id", sa.String(36), index=True),
+    sa.Column("ivr_id", sa.String(36), index=True),
+    sa.Column("config", sa.Text, nullable=False),
+    sa.Column("created_at", Ts, nullable=False),
+    sa.Column("updated_at", Ts, nullable=False),
+    sa.UniqueConstraint("e164", "kind", name="uq_directory_numbers_e164_kind"),
+)
+ivr_menus = sa.Table(
+    "directory_ivr_menus", metadata,
+    sa.Column("ivr_id", sa.String(36), primary_key=True),
+    sa.Column("tenant_id", sa.String(63), nullable=False, index=True),
+    sa.Column("name", sa.String(120), nullable=False),
+    sa.Column("config", sa.Text, nullable=False),
+    sa.Column("created_at", Ts, nullable=False),
+    sa.Column("updated_at", Ts, nullable=False),
+    sa.UniqueConstraint("tenant_id", "name", name="uq_directory_ivr_name"),
+)
+checkpoints = checkpoint_table(metadata, "directory")
+
+
+def _utc(value: datetime) -> datetime:
+    """SQLite returns naive datetimes; everything we store is UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class DirectoryProjection:
+    """Keeps the directory tables equal to the fold of the directory events."""
+
+    name = "directory"
+    subjects: Sequence[str] = tuple(
+        f"{EVENTS_PREFIX}.*.{kind}.*"
+        for kind in (d.AGGREGATE_TENANT, d.AGGREGATE_USER, d.AGGREGATE_QUEUE, d.AGGREGATE_NUMBER, d.AGGREGATE_IVR)
+    )
+    event_types = frozenset({
+        "TenantCreated", "UserCreated", "UserUpdated", "UserPasswordChanged", "UserDeleted",
+        "QueueCreated", "QueueUpdated", "QueueDeleted", "NumberCreated", "NumberUpdated", "NumberDeleted",
+        "IvrMenuCreated", "IvrMenuUpdated", "IvrMenuDeleted",
+    })
+
+    async def reset(self, conn: AsyncConnection) -> None:
+        """Empty every directory table."""
+        for table in (queue_members, numbers, ivr_menus, queues, users, tenants):
+            await conn.execute(table.delete())
+
+    async def apply(self, conn: AsyncConnection, event: Event, record: RecordedEvent) -> None:
+        """One event, one change."""
+        at = event.occurred_at
+        match event:
+            case d.TenantCreated():
+                await conn.execute(tenants.insert().values(
+                    tenant_id=event.tenant_id, name=event.name, time_zone=event.time_zone,
+                    default_region=event.default_region, created_at=at))
+            case d.UserCreated():
+                sip = event.sip
+                await conn.execute(users.insert().values(
+                    user_id=str(event.user_id), tenant_id=event.tenant_id, username=event.username,
+                    display_name=event.display_name, role=event.role, password_hash=event.password_hash,
+                    sip_endpoint=sip.endpoint if sip else None, sip_username=sip.username if sip else None,
+                    sip_password=sip.password if sip else None, created_at=at, updated_at=at))
+            case d.UserUpdated():
+                sip = event.sip
+                await conn.execute(users.update().where(users.c.user_id == str(event.user_id)).values(
+                    display_name=event.display_name, role=event.role,
+                    sip_endpoint=sip.endpoint if sip else None, sip_username=sip.username if sip else None,
+                    sip_password=sip.password if sip else None, updated_at=at))
+            case d.UserPasswordChanged():
+                await conn.execute(users.update().where(users.c.user_id == str(event.user_id)).values(
+                    password_hash=event.password_hash, updated_at=at))
+            case d.UserDeleted():
+                await conn.execute(users.delete().where(users.c.user_id == str(event.user_id)))
+            case d.QueueCreated() | d.QueueUpdated():
+                await self._upsert(conn, queues, "queue_id", event.queue_id, event, at,
+                                   name=event.config.name, config=event.config.model_dump_json())
+                await conn.execute(queue_members.delete().where(queue_members.c.queue_id == str(event.queue_id)))
+                if event.config.members:
+                    await conn.execute(queue_members.insert(), [
+                        {"queue_id": str(event.queue_id), "user_id": str(m.user_id),
+                         "tenant_id": event.tenant_id, "priority": m.priority} for m in event.config.members])
+            case d.QueueDeleted():
+                await conn.execute(queue_members.delete().where(queue_members.c.queue_id == str(event.queue_id)))
+                await conn.execute(queues.delete().where(queues.c.queue_id == str(event.queue_id)))
+            case d.NumberCreated() | d.NumberUpdated():
+                c = event.config
+                await self._upsert(conn, numbers, "number_id", event.number_id, event, at, e164=c.e164,
+                                   kind=c.kind, queue_id=str(c.queue_id) if c.queue_id else None,
+                                   ivr_id=str(c.ivr_id) if c.ivr_id else None, config=c.model_dump_json())
+            case d.NumberDeleted():
+                await conn.execute(numbers.delete().where(numbers.c.number_id == str(event.number_id)))
+            case d.IvrMenuCreated() | d.IvrMenuUpdated():
+                await self._upsert(conn, ivr_menus, "ivr_id", event.ivr_id, event, at,
+                                   name=event.config.name, config=event.config.model_dump_json())
+            case d.IvrMenuDeleted():
+                await conn.execute(ivr_menus.delete().where(ivr_menus.c.ivr_id == str(event.ivr_id)))
+
+    @staticmethod
+    async def _upsert(conn: AsyncConnection, table: sa.Table, key: str, ident: uuid.UUID, event: Event,
+                      at: datetime, **values: Any) -> None:
+        updated = await conn.execute(
+            table.update().where(table.c[key] == str(ident)).values(updated_at=at, **values))
+        if updated.rowcount == 0:
+            await conn.execute(table.insert().values(
+                {key: str(ident), "tenant_id": event.tenant_id, "created_at": at, "updated_at": at, **values}))
+
+
+class DirectoryReadModel:
+    """Queries over the directory tables, always scoped to one tenant."""
+
+    def __init__(self, engine: AsyncEngine):
+        self._engine = engine
+
+    async def _all(self, stmt: Any) -> list[Any]:
+        async with self._engine.connect() as conn:
+            return list((await conn.execute(stmt)).mappings())
+
+    async def _one(self, stmt: Any) -> Any:
+        async with self._engine.connect() as conn:
+            return (await conn.execute(stmt)).mappings().first()
+
+    async def _page(self, stmt: Any, order: Any, page: d.Page) -> tuple[list[Any], int]:
+        count = sa.select(sa.func.count()).select_from(stmt.subquery())
+        async with self._engine.connect() as conn:
+            total = int(await conn.scalar(count) or 0)
+            rows = (await conn.execute(
+                stmt.order_by(*order).limit(page.page_size).offset((page.page - 1) * page.page_size)
+            )).mappings()
+            return list(rows), total
+
+    # tenants
+    async def tenant(self, tenant_id: str) -> d.TenantView | None:
+        """One tenant."""
+        row = await self._one(sa.select(tenants).where(tenants.c.tenant_id == tenant_id))
+        return d.TenantView(**{**row, "created_at": _utc(row["created_at"])}) if row else None
+
+    # users
+    @staticmethod
+    def user_view(row: Any) -> d.UserView:
+        """A user row as the API shows it."""
+        return d.UserView(user_id=row["user_id"], username=row["username"], display_name=row["display_name"],
+                          role=row["role"], sip_endpoint=row["sip_endpoint"],
+                          created_at=_utc(row["created_at"]), updated_at=_utc(row["updated_at"]))
+
+    async def user(self, tenant_id: str, user_id: uuid.UUID) -> Any:
+        """One user row (with secrets; never returned as is)."""
+        return await self._one(sa.select(users).where(users.c.tenant_id == tenant_id,
+                                                      users.c.user_id == str(user_id)))
+
+    async def user_by_name(self, tenant_id: str, username: str) -> Any:
+        """One user row by username."""
+        return await self._one(sa.select(users).where(users.c.tenant_id == tenant_id,
+                                                      users.c.username == username))
+
+    async def users_page(self, tenant_id: str, page: d.Page, role: str | None,
+                         search: str | None) -> tuple[list[d.UserView], int]:
+        """A page of users, by username."""
+        stmt = sa.select(users).where(users.c.tenant_id == tenant_id)
+        if role:
+            stmt = stmt.where(users.c.role == role)
+        if search:
+            like = f"%{search.lower()}%"
+            stmt = stmt.where(sa.or_(sa.func.lower(users.c.username).like(like),
+                                     sa.func.lower(users.c.display_name).like(like)))
+        rows, total = await self._page(stmt, [users.c.username], page)
+        return [self.user_view(r) for r in rows], total
+
+    async def existing_users(self, tenant_id: str, user_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        """Which of `user_ids` are users of the tenant."""
+        if not user_ids:
+            return set()
+        rows = await self._all(sa.select(users.c.user_id).where(
+            users.c.tenant_id == tenant_id, users.c.user_id.in_([str(u) for u in user_ids])))
+        return {uuid.UUID(r["user_id"]) for r in rows}
+
+    async def queues_with_member(self, tenant_id: str, user_id: uuid.UUID) -> list[str]:
+        """Names of the queues the user is a member of."""
+        rows = await self._all(
+            sa.select(queues.c.name).join(queue_members, queue_members.c.queue_id == queues.c.queue_id)
+            .where(queue_members.c.tenant_id == tenant_id, queue_members.c.user_id == str(user_id)))
+        return [r["name"] for r in rows]
+
+    # queues
+    @staticmethod
+    def queue_view(row: Any) -> d.QueueView:
+        """A queue row as the API shows it."""
+        return d.QueueView(queue_id=row["queue_id"], created_at=_utc(row["created_at"]),
+                           updated_at=_utc(row["updated_at"]), **json.loads(row["config"]))
+
+    async def queue(self, tenant_id: str, queue_id: uuid.UUID) -> d.QueueView | None:
+        """One queue."""
+        row = await self._one(sa.select(queues).where(queues.c.tenant_id == tenant_id,
+                                                      queues.c.queue_id == str(queue_id)))
+        return self.queue_view(row) if row else None
+
+    async def queue_id_by_name(self, tenant_id: str, name: str) -> uuid.UUID | None:
+        """The id of the tenant's queue called `name`."""
+        row = await self._one(sa.select(queues.c.queue_id).where(queues.c.tenant_id == tenant_id,
+                                                                 queues.c.name == name))
+        return uuid.UUID(row["queue_id"]) if row else None
+
+    async def queues_page(self, tenant_id: str, page: d.Page) -> tuple[list[d.QueueView], int]:
+        """A page of queues, by name."""
+        rows, total = await self._page(sa.select(queues).where(queues.c.tenant_id == tenant_id),
+                                       [queues.c.name], page)
+        return [self.queue_view(r) for r in rows], total
+
+    async def routes_to_queue(self, tenant_id: str, queue_id: uuid.UUID) -> list[str]:
+        """Numbers and IVR menus that send calls to the queue."""
+        rows = await self._all(sa.select(numbers.c.e164).where(numbers.c.tenant_id == tenant_id,
+                                                               numbers.c.queue_id == str(queue_id)))
+        found = [r["e164"] for r in rows]
+        for ivr in await self._all(sa.select(ivr_menus).where(ivr_menus.c.tenant_id == tenant_id)):
+            cfg = d.IvrConfig.model_validate_json(ivr["config"])
+            if cfg.default_queue_id == queue_id or queue_id in cfg.options.values():
+                found.append(f"IVR {cfg.name}")
+        return found
+
+    # numbers
+    @staticmethod
+    def number_view(row: Any) -> d.NumberView:
+        """A number row as the API shows it."""
+        return d.NumberView(number_id=row["number_id"], created_at=_utc(row["created_at"]),
+                            updated_at=_utc(row["updated_at"]), **json.loads(row["config"]))
+
+    async def number(self, tenant_id: str, number_id: uuid.UUID) -> d.NumberView | None:
+        """One number."""
+        row = await self._one(sa.select(numbers).where(numbers.c.tenant_id == tenant_id,
+                                                       numbers.c.number_id == str(number_id)))
+        return self.number_view(row) if row else None
+
+    async def other_owner(self, e164: str, tenant_id: str) -> str | None:
+        """Another tenant that holds the number, if any (a number belongs to one tenant only)."""
+        row = await self._one(sa.select(numbers.c.tenant_id).where(numbers.c.e164 == e164,
+                                                                   numbers.c.tenant_id != tenant_id))
+        return str(row["tenant_id"]) if row else None
+
+    async def numbers_page(self, tenant_id: str, page: d.Page, kind: str | None) -> tuple[list[d.NumberView], int]:
+        """A page of numbers."""
+        stmt = sa.select(numbers).where(numbers.c.tenant_id == tenant_id)
+        if kind:
+            stmt = stmt.where(numbers.c.kind == kind)
+        rows, total = await self._page(stmt, [numbers.c.e164], page)
+        return [self.number_view(r) for r in rows], total
+
+    async def numbers_routing_to_ivr(self, tenant_id: str, ivr_id: uuid.UUID) -> list[str]:
+        """Numbers that send calls to the IVR menu."""
+        rows = await self._all(sa.select(numbers.c.e164).where(numbers.c.tenant_id == tenant_id,
+                                                               numbers.c.ivr_id == str(ivr_id)))
+        return [r["e164"] for r in rows]
+
+    # ivr
+    @staticmethod
+    def ivr_view(row: Any) -> d.IvrView:
+        """An IVR row as the API shows it."""
+        return d.IvrView(ivr_id=row["ivr_id"], created_at=_utc(row["created_at"]),
+                         updated_at=_utc(row["updated_at"]), **json.loads(row["config"]))
+
+    async def ivr(self, tenant_id: str, ivr_id: uuid.UUID) -> d.IvrView | None:
+        """One IVR menu."""
+        row = await self._one(sa.select(ivr_menus).where(ivr_menus.c.tenant_id == tenant_id,
+                                                         ivr_menus.c.ivr_id == str(ivr_id)))
+        return self.ivr_view(row) if row else None
+
+    async def ivr_id_by_name(self, tenant_id: str, name: str) -> uuid.UUID | None:
+        """The id of the tenant's IVR menu called `name`."""
+        row = await self._one(sa.select(ivr_menus.c.ivr_id).where(ivr_menus.c.tenant_id == tenant_id,
+                                                                  ivr_menus.c.name == name))
+        return uuid.UUID(row["ivr_id"]) if row else None
+
+    async def ivrs_page(self, tenant_id: str, page: d.Page) -> tuple[list[d.IvrView], int]:
+        """A page of IVR menus."""
+        rows, total = await self._page(sa.select(ivr_menus).where(ivr_menus.c.tenant_id == tenant_id),
+                                       [ivr_menus.c.name], page)
+        return [self.ivr_view(r) for r in rows], total
+
+
+class Argon2Passwords:
+    """argon2id hashing, run in a worker thread so logins do not stall the event loop."""
+
+    def __init__(self, hasher: PasswordHasher | None = None):
+        self._hasher = hasher or PasswordHasher()
+        self._dummy = self._hasher.hash("nebula-timing-equalizer")
+
+    async def hash(self, password: str) -> str:
+        """A new salted hash."""
+        return await asyncio.to_thread(self._hasher.hash, password)
+
+    async def verify(self, password_hash: str | None, password: str) -> bool:
+        """True if the password matches; an unknown user costs the same time as a known one."""
+        def _verify() -> bool:
+            try:
+                return bool(self._hasher.verify(password_hash or self._dummy, password)) and password_hash is not None
+            except (VerificationError, InvalidHashError):
+                return False
+        return await asyncio.to_thread(_verify)

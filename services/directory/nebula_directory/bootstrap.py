@@ -1,0 +1,53 @@
+"""The directory's composition root: the one place that wires adapters into handlers."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from nebula_core.db import migrate
+from nebula_core.deadletter import JetStreamDeadLetters
+from nebula_core.eventstore.jetstream import JetStreamEventStore, ensure_streams
+from nebula_core.projections import ProjectionRunner
+from nebula_core.runtime import ServiceApp, database_check
+from nebula_core.settings import Settings
+from nebula_core.telemetry import get_logger
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from nebula_directory import SERVICE, domain, entrypoints
+from nebula_directory.adapters import Argon2Passwords, DirectoryProjection, DirectoryReadModel, checkpoints
+from nebula_directory.demo import ensure_demo
+from nebula_directory.handlers import DirectoryHandlers
+
+log = get_logger(__name__)
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+async def build(settings: Settings, nats_url: str, engine: AsyncEngine) -> ServiceApp:
+    """The directory service app, connected and migrated, ready to start."""
+    app = ServiceApp(SERVICE, nats_url)
+    nc = await app.connect()
+    await ensure_streams(nc)
+    await migrate(engine, SERVICE, MIGRATIONS)
+    store = JetStreamEventStore(nc)
+    runner = ProjectionRunner(service=SERVICE, projection=DirectoryProjection(), store=store, engine=engine,
+                              checkpoints=checkpoints, dead_letters=JetStreamDeadLetters(nc))
+    handlers = DirectoryHandlers(
+        store=store,
+        read_model=DirectoryReadModel(engine),
+        passwords=Argon2Passwords(),
+        sync=runner,
+        throttle=domain.LoginThrottle(settings.login_max_failures, settings.login_window_s, time.monotonic),
+    )
+    entrypoints.register(app, handlers)
+    app.components.append(runner)
+
+    async def seed_demo() -> None:
+        await runner.wait_caught_up(timeout=60)
+        if await ensure_demo(handlers):
+            log.info("demo.created", tenant="demo")
+
+    app.checks.append(database_check(engine))
+    if settings.demo:
+        app.after_start.append(seed_demo)
+    return app

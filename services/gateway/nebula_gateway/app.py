@@ -1,0 +1,88 @@
+"""The FastAPI application: routes, error format, body limit, tracing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from faststream.nats import NatsBroker
+from nebula_core.runtime import ServiceClient
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from nebula_gateway import problems
+from nebula_gateway.auth import TokenIssuer
+from nebula_gateway.deps import Services
+from nebula_gateway.routes import admin, auth, health
+
+DESCRIPTION = """Nebula vPbx API: the only door to the platform, for the web client and for tenants.
+
+Log in with `POST /api/v1/auth/login`, then send `Authorization: Bearer <access_token>`.
+Errors are `application/problem+json` (RFC 9457) and name the field at fault in `field`.
+"""
+
+
+class BodyLimit:
+    """Refuses request bodies over `limit` bytes with 413, counting what really arrives."""
+
+    def __init__(self, app: ASGIApp, limit: int):
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._too_large(send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await self._too_large(send)
+
+    async def _too_large(self, send: Send) -> None:
+        response = problems.problem(413, f"request body is larger than {self.limit} bytes", code="payload_too_large",
+                                    field="body")
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/problem+json"),
+                                (b"content-length", str(len(response.body)).encode())]})
+        await send({"type": "http.response.body", "body": response.body})
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def create_app(*, broker: NatsBroker, engine: AsyncEngine, tokens: TokenIssuer, max_body_bytes: int,
+               timeout: float = 5.0) -> FastAPI:
+    """The gateway app, wired to a connected broker and the read-model engine."""
+    app = FastAPI(title="Nebula vPbx API", version="1.0.0", description=DESCRIPTION,
+                  docs_url="/api/docs", redoc_url=None, openapi_url="/openapi.json")
+    client = ServiceClient(broker, timeout=timeout)
+    state: Any = app.state
+    state.broker = broker
+    state.engine = engine
+    state.tokens = tokens
+    state.client = client
+    state.services = Services(client)
+    problems.install(app)
+    app.include_router(auth.router)
+    app.include_router(admin.router)
+    app.include_router(health.router)
+    app.add_middleware(BodyLimit, limit=max_body_bytes)
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="/api/v1/health")
+    return app

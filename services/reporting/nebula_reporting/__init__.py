@@ -1,0 +1,3 @@
+"""reporting: read models for call reports, recordings, agent performance and live monitoring."""
+
+SERVICE = "reporting"
