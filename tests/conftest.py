@@ -21,6 +21,17 @@ from nebula_core.natsserver import EmbeddedNats, free_port
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def span_exporter() -> Any:
+    """Every span the session produces, in memory (the process-wide tracer provider is set once)."""
+    from nebula_core.telemetry import setup_tracing
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    setup_tracing("nebula-tests", "none", extra_exporter=exporter)
+    return exporter
+
+
 @pytest.fixture(scope="session")
 def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNats]:
     """One nats-server with JetStream (sync_interval: always) for the whole session."""
@@ -142,7 +153,7 @@ async def start_platform(nats_url: str, data_dir: Path, database_url: str | None
 
     port = free_port()
     settings = Settings(data_dir=data_dir, http_port=port, database_url=database_url, nats_url=nats_url,
-                        jwt_secret="test-secret-not-for-production", **overrides)
+                        jwt_secret="test-secret-not-for-production-use-only", **overrides)
     apps, engine = await start_services(list(SERVICES), settings, nats_url)
     return Platform(f"http://127.0.0.1:{port}", nats_url, apps, engine, settings)
 

@@ -27,12 +27,13 @@ def render() -> str:
         "commands": {},
         "replies": {"Reply": Reply.model_json_schema(), "ServiceStatus": ServiceStatus.model_json_schema()},
     }
-    for cls in all_events():
+    own = "nebula_contracts."
+    for cls in [c for c in all_events() if c.__module__.startswith(own)]:
         schema = cls.model_json_schema()
         schema["x-event-type"] = cls.event_type
         schema["x-schema-version"] = cls.schema_version
         doc["events"][f"{cls.event_type}.v{cls.schema_version}"] = schema
-    for ccls in all_commands():
+    for ccls in [c for c in all_commands() if c.__module__.startswith(own)]:
         schema = ccls.model_json_schema()
         schema["x-command-type"] = ccls.command_type
         doc["commands"][ccls.command_type] = schema

@@ -53,6 +53,7 @@ async def migrate(engine: AsyncEngine, service: str, versions_dir: Path) -> None
     def _upgrade(sync_conn: sa.Connection) -> None:
         cfg = Config()
         cfg.set_main_option("script_location", str(_ENV_DIR))
+        cfg.set_main_option("path_separator", "os")
         cfg.set_main_option("version_locations", str(versions_dir))
         cfg.attributes["connection"] = sync_conn
         cfg.attributes["version_table"] = f"alembic_version_{service}"

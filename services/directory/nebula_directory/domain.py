@@ -195,15 +195,13 @@ def apply_queue_patch(config: d.QueueConfig, patch: d.QueuePatch) -> d.QueueConf
 def apply_number_patch(config: d.NumberConfig, patch: d.NumberPatch) -> d.NumberConfig:
     """The number configuration after a patch; switching target clears the other target's id."""
     data = config.model_dump()
-    changes = patch.model_dump(exclude_unset=True)
+    changes = patch.model_dump(exclude_none=True)  # None = unchanged (a patch crosses the wire whole)
     if "target" in changes:
         if changes["target"] == "queue":
             data["ivr_id"] = None
         elif changes["target"] == "ivr":
             data["queue_id"] = None
     data.update(changes)
-    if data.get("label") is None:
-        data["label"] = ""
     return d.NumberConfig.model_validate(data)
 
 

@@ -38,21 +38,24 @@ class BodyLimit:
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
             await self._too_large(send)
             return
+        # Read the whole body first (bounded): an error raised inside the app's own read would be
+        # turned into a generic 400 by FastAPI's body parsing.
+        chunks: list[bytes] = []
         seen = 0
-
-        async def limited() -> Message:
-            nonlocal seen
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise _TooLarge
-            return message
-
-        try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
-            await self._too_large(send)
+            if message["type"] != "http.request":
+                await self.app(scope, _replay([], message), send)
+                return
+            chunk = message.get("body", b"")
+            seen += len(chunk)
+            if seen > self.limit:
+                await self._too_large(send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        await self.app(scope, _replay(chunks, None, receive), send)
 
     async def _too_large(self, send: Send) -> None:
         response = problems.problem(413, f"request body is larger than {self.limit} bytes", code="payload_too_large",
@@ -63,8 +66,19 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": response.body})
 
 
-class _TooLarge(Exception):
-    pass
+def _replay(chunks: list[bytes], final: Message | None, receive: Receive | None = None) -> Receive:
+    """A receive() that hands the buffered body over once, then defers to the real one."""
+    pending: list[Message] = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}] \
+        if final is None else [final]
+
+    async def replay() -> Message:
+        if pending:
+            return pending.pop()
+        if receive is not None:
+            return await receive()
+        return {"type": "http.disconnect"}
+
+    return replay
 
 
 def create_app(*, broker: NatsBroker, engine: AsyncEngine, tokens: TokenIssuer, max_body_bytes: int,

@@ -1,0 +1,1 @@
+"""Benchmarks: each module starts its own nats-server (and PostgreSQL) and prints its figures."""
