@@ -179,20 +179,34 @@ def cmd_status(args: argparse.Namespace) -> None:
         raise SystemExit(1)
 
 
+def openapi_document() -> str:
+    """The gateway's OpenAPI document, built without connecting to anything."""
+    from nebula_core.db import create_engine
+    from nebula_core.runtime import new_broker
+    from nebula_gateway.app import create_app
+    from nebula_gateway.auth import TokenIssuer
+
+    app = create_app(broker=new_broker(DEFAULT_NATS, "schema"), engine=create_engine("sqlite+aiosqlite://"),
+                     tokens=TokenIssuer("unused-for-schema-generation-only", 60), max_body_bytes=1)
+    return json.dumps(app.openapi(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
 def cmd_schema(args: argparse.Namespace) -> None:
-    """Write (or --check) the event and command schema document under docs/."""
+    """Write (or --check) the message schema and the OpenAPI document under docs/."""
     from nebula_contracts.schema import render
 
-    path = Path(args.output)
-    text = render()
+    out = Path(args.output_dir)
+    documents = {out / "events.schema.json": render(), out / "openapi.json": openapi_document()}
     if args.check:
-        if not path.exists() or path.read_text() != text:
-            raise SystemExit(f"{path} is out of date: run 'nebula schema'")
-        print(f"{path} is current")
+        stale = [str(p) for p, text in documents.items() if not p.exists() or p.read_text() != text]
+        if stale:
+            raise SystemExit(f"out of date: {', '.join(stale)}; run 'nebula schema'")
+        print("schema documents are current")
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    print(f"wrote {path}")
+    out.mkdir(parents=True, exist_ok=True)
+    for path, text in documents.items():
+        path.write_text(text)
+        print(f"wrote {path}")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -220,8 +234,8 @@ def parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="every service's status reply")
     status.set_defaults(func=cmd_status)
 
-    schema = sub.add_parser("schema", help="write the event/command schema document")
-    schema.add_argument("--output", default="docs/events.schema.json")
+    schema = sub.add_parser("schema", help="write docs/events.schema.json and docs/openapi.json")
+    schema.add_argument("--output-dir", default="docs")
     schema.add_argument("--check", action="store_true", help="fail if the document is not current")
     schema.set_defaults(func=cmd_schema)
     return p

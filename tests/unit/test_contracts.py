@@ -99,6 +99,8 @@ def test_reply_carries_result_or_error() -> None:
     assert Reply.model_validate_json(Reply.success(3).model_dump_json()).result == 3
 
 
-def test_schema_document_is_current() -> None:
-    committed = (ROOT / "docs" / "events.schema.json").read_text()
-    assert committed == render(), "run 'nebula schema' and commit docs/events.schema.json"
+def test_schema_documents_are_current() -> None:
+    from nebula_cli.main import openapi_document
+
+    assert (ROOT / "docs" / "events.schema.json").read_text() == render(), "run 'nebula schema'"
+    assert (ROOT / "docs" / "openapi.json").read_text() == openapi_document(), "run 'nebula schema'"

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from nebula_contracts.errors import NebulaError
 from nebula_core.telemetry import get_logger
 from opentelemetry import trace
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = get_logger(__name__)
@@ -22,6 +23,39 @@ TITLES = {
     400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
     409: "Conflict", 413: "Payload too large", 415: "Unsupported media type", 422: "Invalid input",
     429: "Too many requests", 500: "Internal error", 503: "Service unavailable",
+}
+
+
+class FieldError(BaseModel):
+    """One invalid field."""
+
+    field: str
+    message: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, with the field at fault."""
+
+    type: str = Field(examples=["https://nebula.dev/problems/invalid"])
+    title: str = Field(examples=["Invalid input"])
+    status: int = Field(examples=[422])
+    detail: str = Field(examples=["username: String should match pattern '^[a-z0-9][a-z0-9._-]{1,63}$'"])
+    field: str | None = Field(default=None, examples=["username"])
+    errors: list[FieldError] | None = None
+    trace_id: str | None = None
+
+
+def _response(description: str) -> dict[str, Any]:
+    return {"model": Problem, "description": description,
+            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+
+
+COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: _response("missing, invalid or expired token"),
+    403: _response("the caller's role does not allow this"),
+    404: _response("no such object in the caller's tenant"),
+    422: _response("invalid input; `field` names it"),
+    503: _response("a service did not answer"),
 }
 
 

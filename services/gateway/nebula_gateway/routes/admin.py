@@ -15,8 +15,10 @@ from nebula_contracts.envelope import Frozen
 
 from nebula_gateway.auth import AdminDep, ManagerDep
 from nebula_gateway.deps import ServicesDep
+from nebula_gateway.problems import COMMON_RESPONSES
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", responses={**COMMON_RESPONSES, 409: COMMON_RESPONSES[422] | {
+    "description": "conflicts with the current state (name taken, object in use)"}})
 
 PageQ = Annotated[int, Query(ge=1, le=1_000_000, description="1-based page number")]
 SizeQ = Annotated[int, Query(ge=1, le=500, description="items per page")]

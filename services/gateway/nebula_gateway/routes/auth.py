@@ -13,8 +13,9 @@ from pydantic import Field
 
 from nebula_gateway.auth import PrincipalDep, TokenIssuer
 from nebula_gateway.deps import ServicesDep
+from nebula_gateway.problems import COMMON_RESPONSES, Problem
 
-router = APIRouter(prefix="/api/v1", tags=["auth"])
+router = APIRouter(prefix="/api/v1", tags=["auth"], responses=COMMON_RESPONSES)
 
 
 class LoginRequest(Frozen):
@@ -43,8 +44,7 @@ class MeResponse(Frozen):
 
 
 @router.post("/auth/login", response_model=TokenResponse, summary="Log in",
-             responses={401: {"description": "wrong tenant, username or password"},
-                        429: {"description": "too many failed logins for this user"}})
+             responses={429: {"model": Problem, "description": "too many failed logins for this user"}})
 async def login(body: LoginRequest, request: Request, services: ServicesDep) -> dict[str, Any]:
     """Exchange tenant, username and password for an access token."""
     try:
