@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import nebula_contracts.directory  # noqa: F401  (registers the directory's types)
+import nebula_contracts.agents
+import nebula_contracts.calls
+import nebula_contracts.directory
+import nebula_contracts.reports  # noqa: F401  (importing registers each module's types)
 from nebula_contracts.envelope import Reply
 from nebula_contracts.registry import all_commands, all_events
 from nebula_contracts.status import ServiceStatus

@@ -84,3 +84,8 @@ def dead_letter_subject(service: str, consumer: str) -> str:
 def live_subject(tenant_id: str, *tokens: str) -> str:
     """`live.<tenant>.…`: core-NATS subjects for live views relayed by the gateway."""
     return ".".join(["live", validate_token(tenant_id, "tenant_id"), *(validate_token(t) for t in tokens)])
+
+
+def live_of_tenant(tenant_id: str) -> str:
+    """Every live subject of one tenant (a subscription filter)."""
+    return f"live.{validate_token(tenant_id, 'tenant_id')}.>"

@@ -32,13 +32,27 @@ ALIASES = {"telephony-adapter": "telephony", "queue-router": "router"}
 DEFAULT_NATS = "nats://127.0.0.1:4222"
 
 
-async def start_services(names: list[str], settings: Settings, nats_url: str) -> tuple[list[ServiceApp], Any]:
-    """Build and start the named services in one event loop; returns them and the shared engine."""
+def wants_simulator(names: list[str], settings: Settings) -> bool:
+    """The PBX simulator stands in for Asterisk when several services run together and no ARI URL is set."""
+    return "telephony" in names and len(names) > 1 and not settings.ari_url
+
+
+async def start_services(names: list[str], settings: Settings, nats_url: str) -> tuple[list[Any], Any]:
+    """Build and start the named services in one event loop (the simulator first when it stands in)."""
     from nebula_core.db import create_engine
 
     engine = create_engine(settings.resolved_database_url())
-    apps: list[ServiceApp] = []
+    apps: list[Any] = []
     try:
+        if wants_simulator(names, settings):
+            from nebula_pbxsim.server import PbxSimulator
+            from nebula_pbxsim.settings import SimSettings
+
+            simulator = PbxSimulator(SimSettings(port=settings.sim_port, ari_user=settings.ari_user,
+                                                 ari_password=settings.ari_password, app=settings.ari_app,
+                                                 region=settings.default_region))
+            await simulator.start()
+            apps.append(simulator)
         for name in names:
             module = importlib.import_module(SERVICES[name])
             app = await module.build(settings, nats_url, engine)
@@ -50,7 +64,7 @@ async def start_services(names: list[str], settings: Settings, nats_url: str) ->
     return apps, engine
 
 
-async def stop_services(apps: list[ServiceApp], engine: Any) -> None:
+async def stop_services(apps: list[Any], engine: Any) -> None:
     """Stop in reverse order, then close the database pool."""
     for app in reversed(apps):
         try:
@@ -98,6 +112,9 @@ def _banner(settings: Settings, demo: bool) -> str:
 
     url = f"http://{settings.http_host}:{settings.http_port}"
     lines = ["", f"Nebula vPbx is up: {url}  (API docs: {url}/api/docs, health: {url}/api/v1/health)"]
+    if not settings.ari_url:
+        lines.append(f"No Asterisk configured (NEBULA_ARI_URL): the PBX simulator answers on "
+                     f"http://127.0.0.1:{settings.sim_port}  (try: nebula sim call --to +908501234567)")
     if demo:
         lines.append(f"Demo logins (tenant '{DEMO_TENANT}', password '{DEMO_PASSWORD}'):")
         lines.append("  admin (admin)")
@@ -238,6 +255,9 @@ def parser() -> argparse.ArgumentParser:
     schema.add_argument("--output-dir", default="docs")
     schema.add_argument("--check", action="store_true", help="fail if the document is not current")
     schema.set_defaults(func=cmd_schema)
+    from nebula_pbxsim.cli import add_commands as add_sim_commands
+
+    add_sim_commands(sub)
     return p
 
 

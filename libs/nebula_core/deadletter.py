@@ -7,6 +7,7 @@ line, so an operator can inspect and replay them.
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -61,7 +62,8 @@ class JetStreamDeadLetters:
             "Nebula-Event-Type": record.event_type,
             "Nebula-Error": letter.error[:2000],
             "Nebula-Attempts": str(letter.attempts),
-            "Nats-Msg-Id": f"{letter.service}:{letter.consumer}:{record.position}",
+            # Events are deduplicated by position; messages without one (raw ARI) each get their own id.
+            "Nats-Msg-Id": f"{letter.service}:{letter.consumer}:{record.position or uuid.uuid4().hex}",
         }
         await self._js.publish(dead_letter_subject(letter.service, letter.consumer), record.data, headers=headers)
 

@@ -28,6 +28,12 @@ class Settings(BaseSettings):
     demo: bool = Field(default=False, description="create the demo tenant on first start")
     request_timeout_s: float = 5.0
     max_body_bytes: int = 1_048_576
+    ari_url: str | None = Field(default=None, description="Asterisk ARI base URL; unset = the PBX simulator")
+    ari_user: str = "nebula"
+    ari_password: str = "nebula"
+    ari_app: str = "nebula"
+    sim_port: int = Field(default=8088, description="port of the PBX simulator (when ari_url is unset)")
+    default_region: str = Field(default="TR", description="region for national-format phone numbers")
     login_max_failures: int = 5
     login_window_s: float = 60.0
 
@@ -42,6 +48,10 @@ class Settings(BaseSettings):
         if url.startswith("sqlite:///"):
             return "sqlite+aiosqlite:///" + url.removeprefix("sqlite:///")
         return url
+
+    def resolved_ari_url(self) -> str:
+        """Where ARI is: the configured Asterisk, else the simulator on loopback."""
+        return (self.ari_url or f"http://127.0.0.1:{self.sim_port}").rstrip("/")
 
     def resolved_jwt_secret(self) -> str:
         """The token signing key: from the environment, else one kept under data_dir across restarts."""

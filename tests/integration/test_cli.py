@@ -65,7 +65,8 @@ def test_help_lists_commands() -> None:
 def test_up_serves_health_prints_logins_and_ctrl_c_leaves_no_orphan(tmp_path: Path) -> None:
     port = free_port()
     env = {**os.environ, "NEBULA_DATA_DIR": str(tmp_path / "var"), "NEBULA_HTTP_PORT": str(port),
-           "NEBULA_NATS_PORT": str(free_port()), "NEBULA_LOG_LEVEL": "WARNING"}
+           "NEBULA_NATS_PORT": str(free_port()), "NEBULA_SIM_PORT": str(free_port()),
+           "NEBULA_LOG_LEVEL": "WARNING"}
     env.pop("NEBULA_NATS_URL", None)
     env.pop("NEBULA_DATABASE_URL", None)
     proc = subprocess.Popen([NEBULA, "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

@@ -7,7 +7,7 @@ import uuid
 import nats
 import pytest
 
-from tests.conftest import Platform, auth, create_tenant, login
+from tests.support import Platform, auth, create_tenant, login
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Platform, auth, create_tenant
+from tests.support import Platform, auth, create_tenant
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

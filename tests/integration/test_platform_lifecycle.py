@@ -13,7 +13,7 @@ from nebula_contracts.subjects import command_subject
 from nebula_core.natsserver import EmbeddedNats
 from nebula_core.runtime import ServiceApp, ServiceClient, new_broker
 
-from tests.conftest import Platform, auth, create_tenant, login, start_platform, stop_platform
+from tests.support import Platform, auth, create_tenant, login, start_platform, stop_platform
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -155,7 +155,7 @@ async def test_malformed_command_payloads_get_typed_errors(platform: Platform) -
 
 
 async def test_directory_works_on_postgresql(nats_url: str, tmp_path: Path, postgres: object) -> None:
-    from tests.conftest import new_pg_database
+    from tests.support import new_pg_database
 
     platform = await start_platform(nats_url, tmp_path, database_url=new_pg_database(postgres))  # type: ignore[arg-type]
     try:

@@ -21,7 +21,7 @@ from nebula_core.eventstore.port import RecordedEvent
 from nebula_core.projections import ProjectionRunner
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from tests.conftest import wait_until
+from tests.support import wait_until
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

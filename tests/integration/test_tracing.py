@@ -8,7 +8,7 @@ import nats
 import pytest
 from opentelemetry.trace import SpanKind
 
-from tests.conftest import Platform, auth, create_tenant, wait_until
+from tests.support import Platform, auth, create_tenant, wait_until
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

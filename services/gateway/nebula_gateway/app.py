@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from nebula_gateway import problems
 from nebula_gateway.auth import TokenIssuer
 from nebula_gateway.deps import Services
-from nebula_gateway.routes import admin, auth, health
+from nebula_gateway.routes import admin, agents, auth, calls, health, live, reports
 
 DESCRIPTION = """Nebula vPbx API: the only door to the platform, for the web client and for tenants.
 
@@ -96,6 +96,10 @@ def create_app(*, broker: NatsBroker, engine: AsyncEngine, tokens: TokenIssuer, 
     problems.install(app)
     app.include_router(auth.router)
     app.include_router(admin.router)
+    app.include_router(agents.router)
+    app.include_router(calls.router)
+    app.include_router(reports.router)
+    app.include_router(live.router)
     app.include_router(health.router)
     app.add_middleware(BodyLimit, limit=max_body_bytes)
     FastAPIInstrumentor.instrument_app(app, excluded_urls="/api/v1/health")

@@ -1,22 +1,33 @@
-"""Composition root of the telephony service.
-
-The service joins the bus, makes sure the event streams exist and answers its status query; its
-domain arrives with the issue that gives it work (see README, "What runs where").
-"""
+"""Composition root of the telephony adapter: ARI client, directory copy, call handlers, NATS commands."""
 
 from __future__ import annotations
 
-from nebula_core.eventstore.jetstream import ensure_streams
+from nebula_core.deadletter import JetStreamDeadLetters
+from nebula_core.eventstore.jetstream import JetStreamEventStore, ensure_streams
 from nebula_core.runtime import ServiceApp, database_check
 from nebula_core.settings import Settings
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from nebula_telephony import SERVICE
+from nebula_telephony import SERVICE, entrypoints
+from nebula_telephony.adapters import DirectoryCache
+from nebula_telephony.ari.client import AriClient
+from nebula_telephony.handlers import TelephonyHandlers
+from nebula_telephony.provisioning import EndpointProvisioner
 
 
 async def build(settings: Settings, nats_url: str, engine: AsyncEngine) -> ServiceApp:
-    """The telephony service app, connected, ready to start."""
+    """The adapter app, connected to NATS; ARI connects when it starts."""
     app = ServiceApp(SERVICE, nats_url)
-    await ensure_streams(await app.connect())
+    nc = await app.connect()
+    await ensure_streams(nc)
+    store = JetStreamEventStore(nc)
+    directory = DirectoryCache(store)
+    ari_client = AriClient(settings.resolved_ari_url(), settings.ari_user, settings.ari_password, settings.ari_app)
+    handlers = TelephonyHandlers(store, ari_client, directory, JetStreamDeadLetters(nc), settings.default_region)
+    entrypoints.register(app, handlers)
+    listener = entrypoints.AriListener(handlers, EndpointProvisioner(ari_client, directory))
+    app.components.extend([directory, listener])
     app.checks.append(database_check(engine))
+    app.checks.append(listener.status)
+    app.handlers = handlers  # type: ignore[attr-defined]
     return app

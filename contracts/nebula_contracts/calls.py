@@ -1,0 +1,272 @@
+"""Call contracts: what happened to a call (telephony-adapter writes them) and what it is told to do.
+
+A call is one aggregate, `evt.<tenant>.call.<call_id>`, from the customer's first ring to the last
+hang-up; agent legs, bridges and recordings are parts of it. The adapter is its only writer.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Literal
+
+from pydantic import Field
+
+from nebula_contracts.envelope import Command, Event
+from nebula_contracts.registry import command, event
+
+AGGREGATE_CALL = "call"
+
+Direction = Literal["inbound", "outbound"]
+Party = Literal["customer", "agent", "system", "unknown"]
+LegFailure = Literal["no_answer", "busy", "rejected", "unreachable", "cancelled", "failed"]
+CallResult = Literal["answered", "abandoned", "rejected", "failed", "busy", "no_answer", "blocked"]
+IvrExit = Literal["digit", "timeout", "invalid"]
+
+
+# ---------------------------------------------------------------- events
+
+
+@event
+class CallStarted(Event):
+    """A call reached the platform (inbound: a customer dialled a DID; outbound: an agent dialled)."""
+
+    event_type = "CallStarted"
+    call_id: uuid.UUID
+    direction: Direction
+    caller: str = Field(description="E.164 when it parses, else as Asterisk gave it")
+    caller_name: str = ""
+    did: str | None = Field(default=None, description="the dialled number (inbound), E.164")
+    callee: str | None = Field(default=None, description="the number dialled (outbound), E.164")
+    agent_id: uuid.UUID | None = Field(default=None, description="the dialling agent (outbound)")
+    channel_id: str
+
+
+@event
+class CallRejected(Event):
+    """The platform refused the call before any agent (blacklisted, unknown number, no route)."""
+
+    event_type = "CallRejected"
+    call_id: uuid.UUID
+    reason: str
+
+
+@event
+class CallAnswered(Event):
+    """The platform answered the customer's channel (music or IVR follows)."""
+
+    event_type = "CallAnswered"
+    call_id: uuid.UUID
+
+
+@event
+class IvrEntered(Event):
+    """The caller is in an IVR menu, hearing its prompt."""
+
+    event_type = "IvrEntered"
+    call_id: uuid.UUID
+    ivr_id: uuid.UUID
+
+
+@event
+class IvrDigits(Event):
+    """The caller pressed keys in the IVR."""
+
+    event_type = "IvrDigits"
+    call_id: uuid.UUID
+    digits: str
+
+
+@event
+class IvrFinished(Event):
+    """The IVR chose a queue (by digit, or the default after a timeout or an invalid key)."""
+
+    event_type = "IvrFinished"
+    call_id: uuid.UUID
+    queue_id: uuid.UUID
+    exit: IvrExit
+
+
+@event
+class CallQueued(Event):
+    """The call waits for an agent of the queue, hearing music on hold."""
+
+    event_type = "CallQueued"
+    call_id: uuid.UUID
+    queue_id: uuid.UUID
+    priority: int = Field(default=0, description="call priority inside the queue; higher first")
+    caller: str = ""
+    did: str | None = None
+
+
+@event
+class AgentLegRinging(Event):
+    """An agent's phone rings for this call (one offer)."""
+
+    event_type = "AgentLegRinging"
+    call_id: uuid.UUID
+    offer_id: uuid.UUID
+    agent_id: uuid.UUID
+    endpoint: str
+    channel_id: str
+
+
+@event
+class AgentLegAnswered(Event):
+    """The agent answered the offer."""
+
+    event_type = "AgentLegAnswered"
+    call_id: uuid.UUID
+    offer_id: uuid.UUID
+    agent_id: uuid.UUID
+    channel_id: str
+
+
+@event
+class AgentLegFailed(Event):
+    """The agent's leg ended before it was answered; `cause` comes from the real Q.850 code."""
+
+    event_type = "AgentLegFailed"
+    call_id: uuid.UUID
+    offer_id: uuid.UUID
+    agent_id: uuid.UUID
+    cause: LegFailure
+    q850: int | None = None
+    cause_txt: str = ""
+
+
+@event
+class CallConnected(Event):
+    """Customer and agent are bridged and talking."""
+
+    event_type = "CallConnected"
+    call_id: uuid.UUID
+    agent_id: uuid.UUID
+    bridge_id: str
+
+
+@event
+class CallHeld(Event):
+    """The customer was put on hold (hears music)."""
+
+    event_type = "CallHeld"
+    call_id: uuid.UUID
+    by: Party = "agent"
+
+
+@event
+class CallResumed(Event):
+    """The customer was taken off hold."""
+
+    event_type = "CallResumed"
+    call_id: uuid.UUID
+    by: Party = "agent"
+
+
+@event
+class CallMuted(Event):
+    """The customer stopped hearing the agent."""
+
+    event_type = "CallMuted"
+    call_id: uuid.UUID
+
+
+@event
+class CallUnmuted(Event):
+    """The customer hears the agent again."""
+
+    event_type = "CallUnmuted"
+    call_id: uuid.UUID
+
+
+@event
+class RecordingStarted(Event):
+    """The call's audio is being recorded."""
+
+    event_type = "RecordingStarted"
+    call_id: uuid.UUID
+    recording: str
+
+
+@event
+class RecordingFinished(Event):
+    """A recording ended and is stored."""
+
+    event_type = "RecordingFinished"
+    call_id: uuid.UUID
+    recording: str
+    duration_s: int | None = None
+
+
+@event
+class CallEnded(Event):
+    """The call is over. `q850`/`cause_txt` are the customer leg's real cause; unknown after an outage."""
+
+    event_type = "CallEnded"
+    call_id: uuid.UUID
+    hangup_by: Party
+    q850: int | None = None
+    cause_txt: str = ""
+    result: CallResult
+
+
+# ---------------------------------------------------------------- commands (cmd.telephony.*)
+
+
+class CallCommand(Command):
+    """A command about one call."""
+
+    call_id: uuid.UUID
+
+
+@command
+class RingAgent(CallCommand):
+    """Offer the call to an agent: originate to their endpoint, ringing at most `timeout_s`."""
+
+    command_type = "RingAgent"
+    offer_id: uuid.UUID
+    agent_id: uuid.UUID
+    endpoint: str
+    timeout_s: int = Field(ge=1, le=300)
+
+
+@command
+class CancelRinging(CallCommand):
+    """Stop ringing an agent (the offer is withdrawn)."""
+
+    command_type = "CancelRinging"
+    offer_id: uuid.UUID
+
+
+@command
+class HoldCall(CallCommand):
+    """Put the customer on hold."""
+
+    command_type = "HoldCall"
+
+
+@command
+class ResumeCall(CallCommand):
+    """Take the customer off hold."""
+
+    command_type = "ResumeCall"
+
+
+@command
+class MuteCall(CallCommand):
+    """Stop the customer hearing the agent."""
+
+    command_type = "MuteCall"
+
+
+@command
+class UnmuteCall(CallCommand):
+    """Let the customer hear the agent again."""
+
+    command_type = "UnmuteCall"
+
+
+@command
+class HangupCall(CallCommand):
+    """End the call."""
+
+    command_type = "HangupCall"

@@ -1,0 +1,74 @@
+"""Entry points of the adapter: NATS commands, and the ARI event WebSocket as a component."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from nebula_contracts import calls as c
+from nebula_contracts.status import ConnectionStatus
+from nebula_core.runtime import ServiceApp
+from nebula_core.telemetry import get_logger
+
+from nebula_telephony.ari.client import event_stream
+from nebula_telephony.handlers import TelephonyHandlers
+from nebula_telephony.provisioning import EndpointProvisioner
+
+log = get_logger(__name__)
+
+
+def register(app: ServiceApp, h: TelephonyHandlers) -> None:
+    """Bind the telephony commands to their subjects."""
+    app.command("ring_agent", c.RingAgent)(h.ring_agent)
+    app.command("cancel_ringing", c.CancelRinging)(h.cancel_ringing)
+    app.command("hold", c.HoldCall)(h.hold)
+    app.command("resume", c.ResumeCall)(h.resume)
+    app.command("mute", c.MuteCall)(h.mute)
+    app.command("unmute", c.UnmuteCall)(h.unmute)
+    app.command("hangup", c.HangupCall)(h.hangup)
+
+
+class AriListener:
+    """Follows the ARI event WebSocket; reconciles after every (re)connection."""
+
+    name = "ari"
+
+    def __init__(self, handlers: TelephonyHandlers, provisioner: EndpointProvisioner):
+        self._h = handlers
+        self._provisioner = provisioner
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Rebuild open calls from the log, then connect (in the background, with backoff)."""
+        await asyncio.wait_for(self._h.directory.ready.wait(), 60)
+        rebuilt = await self._h.rebuild()
+        if rebuilt:
+            log.info("calls.rebuilt", open_calls=rebuilt)
+        self._task = asyncio.create_task(self._run(), name="ari-listener")
+
+    async def _run(self) -> None:
+        async for message in event_stream(self._h.ari, self._h.ari_connected):
+            if message is None:
+                pushed = await self._provisioner.push_all()
+                log.info("endpoints.provisioned", count=pushed)
+                await self._h.reconcile()
+                continue
+            try:
+                await self._h.on_ari_message(message)
+            except Exception:
+                log.exception("ari.event_failed", ari_type=message.get("type"))
+
+    async def stop(self) -> None:
+        """Stop listening, let queued call work finish, close the HTTP pool."""
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._h.workers.drain()
+        await self._h.ari.close()
+
+    async def status(self) -> ConnectionStatus:
+        """Connected to ARI or not (degraded: calls in progress keep their state, new ones wait)."""
+        up = self._h.ari_connected.is_set()
+        return ConnectionStatus(name="ari", state="up" if up else "degraded",
+                                detail=self._h.ari.base_url if up else f"reconnecting to {self._h.ari.base_url}")

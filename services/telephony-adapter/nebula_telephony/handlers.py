@@ -1,0 +1,457 @@
+"""The adapter's handlers: ARI events and NATS commands, one call at a time, in order.
+
+Each call has its own worker queue, so the events and commands of one call are handled strictly in
+order while different calls proceed concurrently. A decision's events are appended (with the call's
+expected version) before its ARI actions run; hold and mute, which Asterisk does not report (surprise
+9), are recorded when the ARI request succeeds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from nebula_contracts import calls as c
+from nebula_contracts.errors import Conflict, Forbidden, NotFound, Unavailable
+from nebula_contracts.subjects import event_subject
+from nebula_core.deadletter import DeadLetter, DeadLetterSink
+from nebula_core.eventstore.port import ConcurrencyConflict, EventStore, RecordedEvent
+from nebula_core.telemetry import get_logger
+from pydantic import ValidationError
+
+from nebula_telephony import domain
+from nebula_telephony.adapters import DirectoryCache, to_e164
+from nebula_telephony.ari import models as ari
+from nebula_telephony.ari.client import AriClient, AriError
+from nebula_telephony.domain import CallState, Decision
+
+log = get_logger(__name__)
+UNROUTED_TENANT = "_unrouted"
+
+
+@dataclass
+class _Job:
+    run: Callable[[], Awaitable[Any]]
+    done: asyncio.Future[Any] | None = None
+
+
+class CallWorkers:
+    """One queue and task per live call; a call's jobs run one after another."""
+
+    def __init__(self) -> None:
+        self._queues: dict[uuid.UUID, asyncio.Queue[_Job]] = {}
+        self._tasks: dict[uuid.UUID, asyncio.Task[None]] = {}
+
+    def submit(self, call_id: uuid.UUID, run: Callable[[], Awaitable[Any]], wait: bool = False) -> Any:
+        """Queue a job for the call; with `wait` the caller gets a future of its result."""
+        queue = self._queues.get(call_id)
+        if queue is None:
+            queue = self._queues[call_id] = asyncio.Queue()
+            self._tasks[call_id] = asyncio.create_task(self._work(call_id, queue), name=f"call:{call_id}")
+        future: asyncio.Future[Any] | None = asyncio.get_running_loop().create_future() if wait else None
+        queue.put_nowait(_Job(run, future))
+        return future
+
+    async def _work(self, call_id: uuid.UUID, queue: asyncio.Queue[_Job]) -> None:
+        while True:
+            job = await queue.get()
+            try:
+                result = await job.run()
+            except Exception as exc:
+                if job.done is not None and not job.done.done():
+                    job.done.set_exception(exc)
+                else:
+                    log.exception("call.job_failed", call_id=str(call_id))
+            else:
+                if job.done is not None and not job.done.done():
+                    job.done.set_result(result)
+            finally:
+                queue.task_done()
+
+    def forget(self, call_id: uuid.UUID) -> None:
+        """Stop the worker of an ended call once its queue is empty."""
+        queue = self._queues.get(call_id)
+        task = self._tasks.get(call_id)
+        if queue is not None and task is not None and queue.empty():
+            self._queues.pop(call_id, None)
+            self._tasks.pop(call_id, None)
+            task.cancel()
+
+    async def drain(self) -> None:
+        """Wait until every queued job has run (shutdown), then stop the workers."""
+        for queue in list(self._queues.values()):
+            await queue.join()
+        for task in self._tasks.values():
+            task.cancel()
+        for task in list(self._tasks.values()):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._queues.clear()
+        self._tasks.clear()
+
+
+class TelephonyHandlers:
+    """Turns ARI facts into call events and carries out telephony commands."""
+
+    def __init__(self, store: EventStore, ari_client: AriClient, directory: DirectoryCache,
+                 dead_letters: DeadLetterSink, region: str = "TR"):
+        self.store = store
+        self.ari = ari_client
+        self.directory = directory
+        self.dead_letters = dead_letters
+        self.region = region
+        self.calls: dict[uuid.UUID, CallState] = {}
+        self.by_channel: dict[str, uuid.UUID] = {}
+        self.workers = CallWorkers()
+        self._ivr_timers: dict[uuid.UUID, asyncio.TimerHandle] = {}
+        self.ari_connected = asyncio.Event()
+
+    # ------------------------------------------------------------ recording and acting
+
+    async def _execute(self, call: CallState, decision: Decision) -> None:
+        if decision.events:
+            stream = event_subject(call.tenant_id, c.AGGREGATE_CALL, str(call.call_id))
+            try:
+                result = await self.store.append(stream, decision.events, expected_version=call.version)
+            except ConcurrencyConflict:
+                # Only this adapter writes call streams; a conflict means a retried append landed.
+                read = await self.store.read(stream)
+                result = await self.store.append(stream, decision.events, expected_version=read.version)
+            call.version = result.version
+            for event in decision.events:
+                call.apply(event)
+        for action in decision.actions:
+            await self._act(call, action)
+        if call.ended and not call.live_legs():
+            self._finish(call)
+
+    async def _act(self, call: CallState, action: domain.Action) -> None:
+        try:
+            match action:
+                case domain.Answer():
+                    await self.ari.answer(action.channel_id)
+                case domain.StartMoh():
+                    await self.ari.start_moh(action.channel_id)
+                case domain.StopMoh():
+                    await self.ari.stop_moh(action.channel_id)
+                case domain.Hangup():
+                    await self.ari.hangup(action.channel_id, action.reason)
+                case domain.Play():
+                    await self.ari.play(action.channel_id, action.media, action.playback_id)
+                case domain.StopPlayback():
+                    await self.ari.stop_playback(action.playback_id)
+                case domain.DestroyBridge():
+                    await self.ari.destroy_bridge(action.bridge_id)
+                case domain.Bridge():
+                    await self.ari.create_bridge(action.bridge_id, "mixing", "nebula-call")
+                    await self.ari.add_to_bridge(action.bridge_id, list(action.channel_ids))
+                    await self.ari.record_bridge(action.bridge_id, action.recording)
+        except AriError as exc:
+            # A channel that is already gone (404) or not in a state for it (409/412) is not an error of ours:
+            # its own ChannelDestroyed settles the call.
+            level = "info" if exc.status in (404, 409, 412) else "warning"
+            getattr(log, level)("ari.action_failed", call_id=str(call.call_id), action=type(action).__name__,
+                                status=exc.status, error=exc.message)
+
+    def _finish(self, call: CallState) -> None:
+        self.calls.pop(call.call_id, None)
+        for channel, call_id in list(self.by_channel.items()):
+            if call_id == call.call_id:
+                del self.by_channel[channel]
+        timer = self._ivr_timers.pop(call.call_id, None)
+        if timer:
+            timer.cancel()
+        asyncio.get_running_loop().call_soon(self.workers.forget, call.call_id)
+
+    # ------------------------------------------------------------ ARI events
+
+    async def on_ari_message(self, message: dict[str, Any]) -> None:
+        """Parse one raw ARI message and hand it to its call's worker; malformed ones are dead-lettered."""
+        try:
+            event = ari.parse_event(message)
+        except ValidationError as exc:
+            await self._dead_letter(message, f"malformed {message.get('type')}: {exc.errors()[:3]}")
+            return
+        if event is None:
+            if message.get("type") == "_malformed":
+                await self._dead_letter(message, "not JSON")
+            return
+        if isinstance(event, ari.StasisStart) and event.args[:1] == ["inbound"]:
+            await self._inbound(event)
+            return
+        call_id = self._call_of(event)
+        if call_id is None:
+            return
+        self.workers.submit(call_id, lambda: self._on_call_event(call_id, event))
+
+    def _call_of(self, event: Any) -> uuid.UUID | None:
+        channel = getattr(event, "channel", None) or getattr(event, "peer", None)
+        if isinstance(event, ari.StasisStart) and event.args[:1] == ["agent"] and len(event.args) > 1:
+            with contextlib.suppress(ValueError):
+                return uuid.UUID(event.args[1])
+        if channel is not None and channel.id in self.by_channel:
+            return self.by_channel[channel.id]
+        for holder in ("bridge", "playback", "recording"):
+            obj = getattr(event, holder, None)
+            if obj is not None:
+                ident = str(getattr(obj, "id", None) or getattr(obj, "name", ""))
+                call_id = domain.call_id_from_ids(ident)
+                if call_id in self.calls:
+                    return call_id
+        return None
+
+    async def _on_call_event(self, call_id: uuid.UUID, event: Any) -> None:
+        call = self.calls.get(call_id)
+        if call is None:
+            if isinstance(event, ari.StasisStart):  # an agent answered a call that is gone
+                await self._act_unknown(domain.Hangup(event.channel.id))
+            return
+        decision = Decision()
+        match event:
+            case ari.StasisStart() if event.args[:1] == ["agent"]:
+                decision = call.on_agent_answered(event.channel.id)
+            case ari.ChannelDestroyed():
+                decision = call.on_channel_destroyed(event.channel.id, event.cause, event.cause_txt)
+            case ari.ChannelDtmfReceived() if event.channel.id == call.customer_channel:
+                self._cancel_ivr_timer(call_id)
+                decision = call.on_dtmf(event.digit)
+            case ari.PlaybackFinished() if call.ivr is not None and event.playback.id == call.ivr.playback_id:
+                if not call.ivr.finished:
+                    self._arm_ivr_timer(call)
+            case ari.RecordingStarted() | ari.RecordingFinished():
+                decision = call.on_recording(event.recording.name, isinstance(event, ari.RecordingFinished),
+                                             event.recording.duration)
+            case ari.ChannelHold() | ari.ChannelUnhold():
+                decision = call.on_phone_hold(event.channel.id, isinstance(event, ari.ChannelHold))
+        await self._execute(call, decision)
+
+    async def _act_unknown(self, action: domain.Hangup) -> None:
+        with contextlib.suppress(AriError):
+            await self.ari.hangup(action.channel_id, action.reason)
+
+    async def _inbound(self, event: ari.StasisStart) -> None:
+        """A customer dialled a DID: route by the directory's copy, answer, queue (or IVR)."""
+        channel = event.channel
+        did = to_e164(event.args[1] if len(event.args) > 1 else channel.dialplan.exten, self.region)
+        caller = to_e164(channel.caller.number, self.region)
+        route = self.directory.dids.get(did)
+        call_id = uuid.uuid4()
+        tenant = route.tenant_id if route else UNROUTED_TENANT
+        call = CallState(call_id=call_id, tenant_id=tenant, direction="inbound", customer_channel=channel.id,
+                         caller=caller, did=did)
+        self.calls[call_id] = call
+        self.by_channel[channel.id] = call_id
+
+        async def start() -> None:
+            if route is None or route.config.target is None:
+                await self._execute(call, call.decide_reject("no route for this number", channel.caller.name))
+                return
+            ivr_session, prompt = None, None
+            if route.config.target == "ivr" and route.config.ivr_id in self.directory.ivrs:
+                _, ivr = self.directory.ivrs[route.config.ivr_id]
+                ivr_session = domain.IvrSession(route.config.ivr_id, dict(ivr.options),
+                                                ivr.default_queue_id, ivr.timeout_s, f"ivr-{call_id.hex}")
+                prompt = ivr.prompt
+            else:
+                call.queue_id = route.config.queue_id
+            await self._execute(call, call.decide_inbound_start(call.queue_id, ivr_session, prompt,
+                                                                channel.caller.name))
+            if not call.ended:
+                await self._execute(call, call.decide_after_answer())
+
+        self.workers.submit(call_id, start)
+
+    # ------------------------------------------------------------ IVR timers
+
+    def _arm_ivr_timer(self, call: CallState) -> None:
+        assert call.ivr is not None
+        loop = asyncio.get_running_loop()
+        self._cancel_ivr_timer(call.call_id)
+        self._ivr_timers[call.call_id] = loop.call_later(
+            call.ivr.timeout_s, lambda: self.workers.submit(call.call_id, lambda: self._ivr_timeout(call.call_id)))
+
+    def _cancel_ivr_timer(self, call_id: uuid.UUID) -> None:
+        timer = self._ivr_timers.pop(call_id, None)
+        if timer:
+            timer.cancel()
+
+    async def _ivr_timeout(self, call_id: uuid.UUID) -> None:
+        call = self.calls.get(call_id)
+        if call is not None:
+            await self._execute(call, call.on_ivr_timeout())
+
+    # ------------------------------------------------------------ commands
+
+    def _call_for(self, cmd: c.CallCommand) -> CallState:
+        call = self.calls.get(cmd.call_id)
+        if call is None or call.tenant_id != cmd.tenant_id:
+            raise NotFound(f"call {cmd.call_id} not found or already ended", field="call_id")
+        return call
+
+    async def _in_call(self, cmd: c.CallCommand, run: Callable[[CallState], Awaitable[Any]]) -> Any:
+        self._call_for(cmd)
+
+        async def job() -> Any:
+            return await run(self._call_for(cmd))
+
+        future = self.workers.submit(cmd.call_id, job, wait=True)
+        return await future
+
+    async def ring_agent(self, cmd: c.RingAgent) -> dict[str, Any]:
+        """Originate to the agent's endpoint; the leg is known before Asterisk answers (surprise 10)."""
+        async def run(call: CallState) -> dict[str, Any]:
+            if call.ended:
+                raise Conflict("the call has ended", field="call_id")
+            if call.connected_agent is not None:
+                raise Conflict("the call is already connected to an agent", field="call_id")
+            leg = call.decide_ring(cmd)
+            self.by_channel[leg.channel_id] = call.call_id
+            queue = self.directory.queue_name(call.queue_id) or "Nebula"
+            number = call.caller.lstrip("+") if call.caller.startswith("+") else call.caller
+            try:
+                await self.ari.originate(endpoint=f"PJSIP/{cmd.endpoint}", app_args=f"agent,{call.call_id}",
+                                         caller_id=f'"{queue}" <{number}>', timeout_s=cmd.timeout_s,
+                                         channel_id=leg.channel_id)
+            except AriError as exc:
+                await self._execute(call, call.originate_failed(leg, exc.message))
+                raise Unavailable(f"cannot ring {cmd.endpoint}: {exc.message}", field="endpoint") from None
+            await self._execute(call, call.ringing(leg))
+            return {"channel_id": leg.channel_id}
+
+        return dict(await self._in_call(cmd, run))
+
+    async def cancel_ringing(self, cmd: c.CancelRinging) -> None:
+        """Withdraw an offer."""
+        async def run(call: CallState) -> None:
+            await self._execute(call, call.decide_cancel(cmd.offer_id))
+        await self._in_call(cmd, run)
+
+    def _check_agent(self, call: CallState, cmd: c.CallCommand) -> str:
+        """The connected agent's channel; an agent may act only on their own call."""
+        if call.connected_agent is None:
+            raise Conflict("the call is not connected to an agent", field="call_id")
+        actor = cmd.actor
+        if actor.kind == "user" and actor.role == "agent" and actor.user_id != str(call.connected_agent):
+            raise Forbidden("this is not your call")
+        leg = next((x for x in call.legs.values() if x.answered and x.agent_id == call.connected_agent
+                    and not x.ended), None)
+        if leg is None:
+            raise Conflict("the agent's leg has ended", field="call_id")
+        return leg.channel_id
+
+    async def hold(self, cmd: c.HoldCall) -> dict[str, Any]:
+        """Customer hears music until resumed; recorded when Asterisk accepted it (no ARI event exists)."""
+        async def run(call: CallState) -> dict[str, Any]:
+            self._check_agent(call, cmd)
+            if not call.held:
+                await self._ari_or_conflict(self.ari.hold(call.customer_channel))
+                await self._execute(call, Decision([c.CallHeld(tenant_id=call.tenant_id, call_id=call.call_id,
+                                                               correlation_id=call.call_id, actor=cmd.actor)]))
+            return {"held": True}
+        return dict(await self._in_call(cmd, run))
+
+    async def resume(self, cmd: c.ResumeCall) -> dict[str, Any]:
+        """Take the customer off hold."""
+        async def run(call: CallState) -> dict[str, Any]:
+            self._check_agent(call, cmd)
+            if call.held:
+                await self._ari_or_conflict(self.ari.unhold(call.customer_channel))
+                await self._execute(call, Decision([c.CallResumed(tenant_id=call.tenant_id, call_id=call.call_id,
+                                                                  correlation_id=call.call_id, actor=cmd.actor)]))
+            return {"held": False}
+        return dict(await self._in_call(cmd, run))
+
+    async def mute(self, cmd: c.MuteCall) -> dict[str, Any]:
+        """The customer stops hearing the agent (mute the agent leg's incoming audio)."""
+        async def run(call: CallState) -> dict[str, Any]:
+            channel = self._check_agent(call, cmd)
+            if not call.muted:
+                await self._ari_or_conflict(self.ari.mute(channel, "in"))
+                await self._execute(call, Decision([c.CallMuted(tenant_id=call.tenant_id, call_id=call.call_id,
+                                                                correlation_id=call.call_id, actor=cmd.actor)]))
+            return {"muted": True}
+        return dict(await self._in_call(cmd, run))
+
+    async def unmute(self, cmd: c.UnmuteCall) -> dict[str, Any]:
+        """The customer hears the agent again."""
+        async def run(call: CallState) -> dict[str, Any]:
+            channel = self._check_agent(call, cmd)
+            if call.muted:
+                await self._ari_or_conflict(self.ari.unmute(channel, "in"))
+                await self._execute(call, Decision([c.CallUnmuted(tenant_id=call.tenant_id, call_id=call.call_id,
+                                                                  correlation_id=call.call_id, actor=cmd.actor)]))
+            return {"muted": False}
+        return dict(await self._in_call(cmd, run))
+
+    async def hangup(self, cmd: c.HangupCall) -> dict[str, Any]:
+        """End the call (an agent: only their own)."""
+        async def run(call: CallState) -> dict[str, Any]:
+            by: c.Party = "system"
+            if cmd.actor.kind == "user":
+                self._check_agent(call, cmd)
+                by = "agent"
+            await self._execute(call, call.decide_hangup(by))
+            return {"hangup": True}
+        return dict(await self._in_call(cmd, run))
+
+    @staticmethod
+    async def _ari_or_conflict(request: Awaitable[None]) -> None:
+        try:
+            await request
+        except AriError as exc:
+            raise Conflict(f"Asterisk refused: {exc.message}", field="call_id") from None
+
+    # ------------------------------------------------------------ recovery
+
+    async def rebuild(self) -> int:
+        """Load every call that has not ended from the log (after a restart of the adapter)."""
+        open_streams: dict[str, list[RecordedEvent]] = {}
+        last = await self.store.last_position()
+        if last == 0:
+            return 0
+        async for batch in self.store.subscribe(1, ("evt.*.call.*",)):
+            for record in batch:
+                open_streams.setdefault(record.stream, []).append(record)
+                if record.event_type == "CallEnded":
+                    open_streams.pop(record.stream, None)
+            if not batch or batch[-1].position >= last:
+                break
+        for records in open_streams.values():
+            events = [r.decode() for r in records]
+            call = CallState.from_events(events, records[-1].position)
+            if call is None:
+                continue
+            self.calls[call.call_id] = call
+            self.by_channel[call.customer_channel] = call.call_id
+            for leg in call.legs.values():
+                self.by_channel[leg.channel_id] = call.call_id
+        return len(self.calls)
+
+    async def reconcile(self) -> None:
+        """After (re)connecting: end what vanished while we were away (a reconnect replays nothing)."""
+        try:
+            alive = {ch.id for ch in await self.ari.channels()}
+        except AriError as exc:
+            log.warning("ari.reconcile_failed", error=exc.message)
+            return
+        for call in list(self.calls.values()):
+            async def settle(call: CallState = call) -> None:
+                decision = Decision()
+                for leg in list(call.live_legs()):
+                    if leg.channel_id not in alive:
+                        decision += call.on_leg_lost(leg.channel_id)
+                if call.customer_channel not in alive:
+                    decision += call.on_lost()
+                await self._execute(call, decision)
+            self.workers.submit(call.call_id, settle)
+
+    async def _dead_letter(self, message: dict[str, Any], error: str) -> None:
+        data = json.dumps(message).encode()
+        record = RecordedEvent(0, "ari.events", str(message.get("type", "?")), 1, data, {})
+        log.error("ari.dead_lettered", error=error, ari_type=message.get("type"))
+        await self.dead_letters.put(DeadLetter("telephony", "ari", record, error, 1))

@@ -1,0 +1,1 @@
+"""The pure simulation core: state, Asterisk behaviour, the far ends (no I/O)."""
