@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from nebula_core.runtime import ServiceApp
 from nebula_core.settings import Settings
 from nebula_core.telemetry import get_logger, setup_logging, setup_tracing
 

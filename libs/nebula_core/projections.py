@@ -25,6 +25,16 @@ from nebula_core.telemetry import get_logger
 log = get_logger(__name__)
 
 
+async def cancel_until_done(task: asyncio.Task[None]) -> None:
+    """Cancel a task and wait for it; cancel again if a nested wait_for swallowed the first (Python 3.11)."""
+    while not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait({task}, timeout=1.0)
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        task.result()
+
+
 class Projection(Protocol):
     """A read model: which events it reads and how each changes its tables."""
 
@@ -90,9 +100,7 @@ class ProjectionRunner:
     async def stop(self) -> None:
         """Stop reading; whatever was committed stays committed."""
         if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_until_done(self._task)
             self._task = None
 
     async def rebuild(self) -> None:

@@ -163,6 +163,9 @@ class ServiceApp:
         for component in self.components:
             await component.start()
         await self.broker.start()
+        # Make sure the server knows our subscriptions before anyone is told we are up.
+        if self.broker._connection is not None:
+            await self.broker._connection.flush()
         self._started = True
         for hook in self.after_start:
             await hook()

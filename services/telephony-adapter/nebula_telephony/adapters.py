@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ import phonenumbers
 from nebula_contracts import directory as d
 from nebula_contracts.envelope import Event
 from nebula_core.eventstore.port import EventStore
+from nebula_core.projections import cancel_until_done
 from nebula_core.telemetry import get_logger
 
 log = get_logger(__name__)
@@ -77,9 +77,7 @@ class DirectoryCache:
     async def stop(self) -> None:
         """Stop following."""
         if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_until_done(self._task)
 
     async def _follow(self) -> None:
         while True:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 from nebula_contracts import calls as c
 from nebula_contracts.status import ConnectionStatus
+from nebula_core.projections import cancel_until_done
 from nebula_core.runtime import ServiceApp
 from nebula_core.telemetry import get_logger
 
@@ -61,9 +61,7 @@ class AriListener:
     async def stop(self) -> None:
         """Stop listening, let queued call work finish, close the HTTP pool."""
         if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_until_done(self._task)
         await self._h.workers.drain()
         await self._h.ari.close()
 

@@ -184,6 +184,11 @@ class TelephonyHandlers:
         if isinstance(event, ari.StasisStart) and event.args[:1] == ["inbound"]:
             await self._inbound(event)
             return
+        if isinstance(event, ari.StasisStart) and event.args[:1] == ["outbound"]:
+            # Agents dialling out is the agent-workspace work; until then the leg must not hang in Stasis.
+            log.warning("call.outbound_refused", channel=event.channel.id, reason="outbound calls not enabled")
+            await self._act_unknown(domain.Hangup(event.channel.id, "normal"))
+            return
         call_id = self._call_of(event)
         if call_id is None:
             return

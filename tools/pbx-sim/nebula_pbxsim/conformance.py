@@ -258,6 +258,15 @@ def _party_of(name: str) -> str:
     return "customer" if endpoint == "carrier" else endpoint
 
 
+def _caller_hangup(events: list[tuple[float, Any]], cid: str, t_up: float, t_hangup: float) -> dict[str, float]:
+    """Talk time counts from sharing a bridge with another channel; an unconnected caller abandons."""
+    t_talk = next((t for t, m in events if m["type"] == "ChannelEnteredBridge" and t < t_hangup
+                   and cid in m["bridge"]["channels"] and len(m["bridge"]["channels"]) >= 2), None)
+    if t_talk is not None:
+        return {"hangup_after_s": round(t_hangup - t_talk, 3)}
+    return {"abandon_after_s": round(t_hangup - t_up, 3)}
+
+
 def plan_parties(records: list[Record]) -> PartyPlan:
     """Turn each party's answer/reject/hangup/DTMF note into the mode or option that produces it."""
     plan = PartyPlan()
@@ -309,7 +318,7 @@ def plan_parties(records: list[Record]) -> PartyPlan:
                      and m["channel"]["state"] == "Up"), None)
         if t_up is not None and (h := first_note(who, t_up, end, hangup)):
             plan.consumed.add(h[0])
-            options["hangup_after_s"] = round(h[1] - t_up, 3)
+            options.update(_caller_hangup(events, cid, t_up, h[1]))
         for j, t_note, party, dtmf_text in notes:
             m = re.match(r"pjsua '#' -> sends RFC 2833/4733 DTMF '([^']+)'", dtmf_text)
             if party != "customer" or not m or not t_invite < t_note <= end:

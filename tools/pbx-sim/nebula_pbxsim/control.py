@@ -44,7 +44,12 @@ class CallIn(_Strict):
     from_: str = Field(alias="from", min_length=1, max_length=32)
     to: str = Field(min_length=1, max_length=32)
     name: str = Field(default="", max_length=80, description="caller name the carrier presents")
-    hangup_after_s: float | None = Field(default=None, ge=0, description="counted from the answer; none = stays")
+    hangup_after_s: float | None = Field(default=None, ge=0,
+                                         description="talk time: counted from being connected to an agent; "
+                                                     "none = stays until the other side hangs up")
+    abandon_after_s: float | None = Field(default=None, ge=0,
+                                          description="give up this long after the platform answered, "
+                                                      "unless connected to an agent by then")
     dtmf: str | list[str] | None = Field(default=None,
                                          description="digits keyed when a prompt plays (one group per prompt)")
     dtmf_delay_s: float | None = Field(default=None, ge=0, description="seconds into a prompt before keying")
@@ -169,7 +174,8 @@ class ControlApi:
         body = await _parse(request, CallIn)
         dtmf = [body.dtmf] if isinstance(body.dtmf, str) else body.dtmf
         leg = self.parties.place_call(body.from_, body.to, name=body.name, hangup_after_s=body.hangup_after_s,
-                                      dtmf=dtmf, dtmf_delay_s=body.dtmf_delay_s)
+                                      dtmf=dtmf, dtmf_delay_s=body.dtmf_delay_s,
+                                      abandon_after_s=body.abandon_after_s)
         return _json(self.parties.leg_json(leg), 201)
 
     async def list_calls(self, request: Request) -> Response:

@@ -135,7 +135,7 @@ def test_no_app_connected_means_603_and_no_events(world: World) -> None:
 
 
 def test_abandoned_on_moh_ends_with_cause_0(world: World) -> None:
-    call, cid = world.inbound(hangup_after_s=3)
+    call, cid = world.inbound(abandon_after_s=3)
     world.sim.answer(cid)
     world.sim.moh(cid, "default")
     world.advance(3.01)

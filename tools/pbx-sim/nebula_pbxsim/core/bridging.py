@@ -73,6 +73,8 @@ class BridgeOps(SimBase):
             for ch, peer in ((first, second), (second, first)):
                 if peer.state == ChannelState.RINGING and ch.state == ChannelState.RING:
                     self._indicate(ch, "ringing")
+            for ch in members:
+                self.parties.on_talking(ch)
         self._reconsider_bridge(bridge.id)
 
     def _bridge_controls(self, channel_ids: list[str]) -> list[Channel]:

@@ -241,6 +241,8 @@ class Leg:
     cause: int | None = None
     cause_txt: str | None = None
     hangup_after_s: float | None = None
+    talking_since: float | None = None
+    abandon_after_s: float | None = None
     dtmf_plan: list[str] = field(default_factory=list)
     dtmf_sent: str = ""
     dtmf_heard: str = ""

@@ -126,9 +126,25 @@ class Parties:
         if what in ("ringing", "progress") and leg.state == "calling":
             leg.state = "early"
         elif what == "answer" and leg.state != "answered":
+            # A caller's `hangup_after_s` is talk time: it counts once they are connected to someone
+            # (on_talking), not from the platform's answer that starts music or an IVR. `abandon_after_s`
+            # counts from that answer: a caller who waits that long unconnected gives up.
             leg.state, leg.answered_at = "answered", self.sim.now()
-            if leg.hangup_after_s is not None:
-                self._later(leg, leg.hangup_after_s, lambda: self.hangup(leg.id))
+            if leg.abandon_after_s is not None:
+                self._later(leg, leg.abandon_after_s, lambda: self._abandon(leg))
+
+    def _abandon(self, leg: Leg) -> None:
+        if leg.active and leg.talking_since is None:
+            self.hangup(leg.id)
+
+    def on_talking(self, ch: Channel) -> None:
+        """The channel's bridge now joins it with another party: a caller's talk time starts."""
+        leg = self.legs.get(ch.leg_id or "")
+        if leg is None or not leg.active or leg.direction != "inbound" or leg.talking_since is not None:
+            return
+        leg.talking_since = self.sim.now()
+        if leg.hangup_after_s is not None:
+            self._later(leg, leg.hangup_after_s, lambda: self.hangup(leg.id))
 
     def on_channel_gone(self, ch: Channel, cause: int, sip_final: int | None, restart: bool = False) -> None:
         """The PBX ended the dialog (BYE, CANCEL, a final response) or the party's own hangup completed."""
@@ -165,7 +181,8 @@ class Parties:
             self.sim.remote_reject(leg.channel_id, code)
 
     def place_call(self, from_number: str, to_number: str, *, name: str = "", hangup_after_s: float | None = None,
-                   dtmf: list[str] | None = None, dtmf_delay_s: float | None = None) -> Leg:
+                   dtmf: list[str] | None = None, dtmf_delay_s: float | None = None,
+                   abandon_after_s: float | None = None) -> Leg:
         """A customer dials a DID through the carrier (numbers in E.164; the trunk sends national digits)."""
         region = self.sim.config.region
         frm = _e164(from_number, "from", region)
@@ -174,6 +191,7 @@ class Parties:
         leg = self._new_leg(party="customer", direction="inbound", channel_id="", endpoint=trunk.resource,
                             number=frm, peer_number=to)
         leg.hangup_after_s = hangup_after_s
+        leg.abandon_after_s = abandon_after_s
         leg.dtmf_plan = list(dtmf or [])
         leg.dtmf_delay_s = self.sim.config.dtmf_delay_s if dtmf_delay_s is None else dtmf_delay_s
         caller = CallerId(name, carrier_digits(frm, region))
