@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_asyncio
+from nebula_core.natsserver import EmbeddedNats
 
-from tests.support import Platform, auth, create_tenant, login, wait_until
+from tests.support import Platform, auth, create_tenant, login, start_platform, stop_platform, wait_until
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -217,8 +223,182 @@ async def test_twenty_calls_three_agents_nobody_double_booked(platform: Platform
     rows = await c.finished_rows(20, timeout=120)
     assert {r["result"] for r in rows} == {"answered"}
     assert {r["agent"] for r in rows} <= {"agent1", "agent2", "agent3"}
-    by_agent: dict[str, list[tuple[str, str]]] = {}
-    for r in rows:
-        by_agent.setdefault(r["agent"], []).append((r["started_at"], r["ended_at"]))
-    # queue order: calls are answered in the order they arrived
-    assert len(rows) == 20
+    events = await tenant_events(platform, c.tenant)
+    talks: dict[str, list[tuple[Any, Any]]] = {}
+    connected: dict[str, Any] = {}
+    queued: dict[str, Any] = {}
+    first_offer: dict[str, Any] = {}
+    for e in events:
+        if e.type == "CallQueued":
+            queued[str(e.call_id)] = e.occurred_at
+        elif e.type == "OfferMade":
+            first_offer.setdefault(str(e.call_id), e.occurred_at)
+        elif e.type == "CallConnected":
+            connected[str(e.call_id)] = (str(e.agent_id), e.occurred_at)
+        elif e.type == "CallEnded" and str(e.call_id) in connected:
+            agent, start = connected[str(e.call_id)]
+            talks.setdefault(agent, []).append((start, e.occurred_at))
+    for agent, spans in talks.items():
+        spans.sort()
+        for (_, end), (start, _) in itertools.pairwise(spans):
+            assert start >= end, f"agent {agent} was on two calls at once"
+    by_queue_time = sorted(queued, key=lambda call: queued[call])
+    offered = [first_offer[call] for call in by_queue_time]
+    assert offered == sorted(offered), "calls were not offered in the order they queued"
+
+
+async def tenant_events(platform: Platform, tenant: str) -> list[Any]:
+    """Every event of one tenant, in log order."""
+    import nats
+    from nebula_core.eventstore.jetstream import JetStreamEventStore
+
+    nc = await nats.connect(platform.nats_url)
+    try:
+        store = JetStreamEventStore(nc)
+        out: list[Any] = []
+        async for batch in store.subscribe(1, [f"evt.{tenant}.>"]):
+            if not batch:
+                break
+            out.extend(r.decode() for r in batch)
+        return out
+    finally:
+        await nc.close()
+
+async def test_wrap_up_delays_the_next_offer(platform: Platform) -> None:
+    c = await center(platform, wrap_up_s=3)
+    await c.state("agent1", "inbound")
+    await c.call(caller="+905321110001", hangup_after_s=0.3)
+    await c.call(caller="+905321110002", hangup_after_s=0.3)
+    await c.wait_state("agent1", "wrap_up", timeout=30)
+    rows = await c.finished_rows(2, timeout=40)
+    first, second = sorted(rows, key=lambda r: r["started_at"])
+    assert first["result"] == second["result"] == "answered"
+    # the second caller waited through the first call and its wrap-up
+    assert second["queue_seconds"] >= 3
+
+
+async def test_live_websocket_pushes_state_and_offers_to_the_right_people(platform: Platform) -> None:
+    import json
+
+    import websockets
+
+    c = await center(platform, agents=2)
+    await c.phone("agent1", mode="no_answer")
+    ws_base = platform.base_url.replace("http://", "ws://") + "/api/v1/live?token="
+    async with websockets.connect(ws_base + c.admin) as supervisor, \
+            websockets.connect(ws_base + c.agents["agent1"]["token"]) as agent1, \
+            websockets.connect(ws_base + c.agents["agent2"]["token"]) as agent2:
+        for ws in (supervisor, agent1, agent2):
+            assert json.loads(await ws.recv())["subject"] == "hello"
+        await c.state("agent1", "inbound")
+        await c.call(caller="+905321119999")
+
+        async def until(ws: Any, predicate: Any) -> dict[str, Any]:
+            while True:
+                message = json.loads(await asyncio.wait_for(ws.recv(), 15))
+                if predicate(message):
+                    return dict(message)
+
+        offer = await until(agent1, lambda m: m["data"].get("kind") == "offer")
+        assert offer["data"]["caller"] == "+905321119999" and offer["data"]["did"] == c.did
+        assert offer["data"]["queue_name"] == "support"
+        seen = await until(supervisor, lambda m: m["data"].get("kind") == "state" and m["data"]["state"] == "ringing")
+        assert seen["data"]["agent_id"] == c.agents["agent1"]["user_id"]
+        await c.state("agent2", "outbound")
+        leaked = []
+        with contextlib.suppress(TimeoutError):
+            while True:
+                leaked.append(json.loads(await asyncio.wait_for(agent2.recv(), 1.0)))
+        assert all(m["data"].get("agent_id") in (None, c.agents["agent2"]["user_id"]) for m in leaked), leaked
+    async with platform.client() as http:
+        r = await http.get("/api/v1/live/agents", headers=auth(c.agents["agent1"]["token"]))
+        assert r.status_code == 403
+
+
+async def test_live_websocket_refuses_a_bad_token(platform: Platform) -> None:
+    import websockets
+
+    url = platform.base_url.replace("http://", "ws://") + "/api/v1/live?token=forged"
+    async with websockets.connect(url) as ws:
+        with pytest.raises(websockets.ConnectionClosed) as info:
+            await ws.recv()
+    assert info.value.rcvd is not None and info.value.rcvd.code == 1008
+
+
+# ---------------------------------------------------------------- faults, each on a platform of its own
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def own_platform(tmp_path: Path) -> AsyncIterator[Platform]:
+    nats = EmbeddedNats(tmp_path / "nats")
+    nats.start()
+    p = await start_platform(nats.url, tmp_path)
+    yield p
+    await stop_platform(p)
+    nats.stop()
+
+
+async def test_ari_websocket_drop_mid_call_is_reconciled(own_platform: Platform) -> None:
+    c = await center(own_platform)
+    await c.state("agent1", "inbound")
+    await c.call(hangup_after_s=2.5)
+    await c.wait_state("agent1", "on_call")
+    async with own_platform.sim() as sim:
+        assert (await sim.post("/ws/drop", json={})).status_code in (200, 204)
+    handlers = own_platform.app("telephony").handlers
+    await wait_until(handlers.ari_connected.is_set, timeout=15)
+    [row] = await c.finished_rows(1, timeout=30)
+    assert row["result"] == "answered" and row["hangup_by"] == "customer" and row["talk_seconds"] >= 2
+
+
+async def test_asterisk_restart_ends_calls_that_died(own_platform: Platform) -> None:
+    c = await center(own_platform)
+    await c.state("agent1", "inbound")
+    await c.call()
+    await c.wait_state("agent1", "on_call")
+    async with own_platform.sim() as sim:
+        assert (await sim.post("/restart", json={})).status_code in (200, 204)
+    [row] = await c.finished_rows(1, timeout=30)
+    assert row["hangup_by"] == "unknown" and row["q850"] is None and row["result"] == "answered"
+    me = await c.wait_state("agent1", "inbound", timeout=30)
+    assert me["call_id"] is None
+    async with own_platform.client() as http:
+        health = (await http.get("/api/v1/health")).json()
+    assert health["services"]["telephony"]["state"] == "up"
+
+
+async def test_router_restart_routes_the_calls_that_waited(own_platform: Platform) -> None:
+    from nebula_router.bootstrap import build as build_router
+
+    c = await center(own_platform)
+    await c.state("agent1", "break")
+    router = own_platform.app("router")
+    await router.stop()
+    own_platform.apps.remove(router)
+    async with own_platform.client() as http:
+        r = await http.put("/api/v1/agents/me/state", headers=auth(c.agents["agent1"]["token"]),
+                           json={"state": "inbound"})
+        assert r.status_code == 503, "no router, no state change"
+    await c.call(hangup_after_s=0.5)
+    fresh = await build_router(own_platform.settings, own_platform.nats_url, own_platform.engine)
+    await fresh.start()
+    own_platform.apps.append(fresh)
+    await c.state("agent1", "inbound")
+    [row] = await c.finished_rows(1, timeout=30)
+    assert row["result"] == "answered" and row["agent"] == "agent1"
+
+
+async def test_asterisk_down_makes_health_degraded(own_platform: Platform) -> None:
+    sim = own_platform.app("pbx-sim")
+    await sim.stop()
+    try:
+        async with own_platform.client() as http:
+            async def degraded() -> dict[str, Any] | None:
+                body = (await http.get("/api/v1/health")).json()
+                return body if body["services"]["telephony"]["state"] == "degraded" else None
+            body = await wait_until(degraded, timeout=20)
+        assert body["status"] == "degraded"
+        ari = next(x for x in body["services"]["telephony"]["connections"] if x["name"] == "ari")
+        assert ari["state"] == "degraded"
+    finally:
+        await sim.start()

@@ -41,6 +41,8 @@ async def live(ws: WebSocket, token: str = Query(default="")) -> None:
     try:
         p = tokens.verify(token)
     except NebulaError as exc:
+        # Accept, then close with a reason: a browser cannot read the status of a refused handshake.
+        await ws.accept()
         await ws.close(code=POLICY_VIOLATION, reason=exc.message)
         return
     await ws.accept()
