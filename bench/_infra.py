@@ -6,6 +6,7 @@ end, so a benchmark never touches `var/` or a developer's running platform.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -13,7 +14,6 @@ import platform
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -159,6 +159,32 @@ def postgres_cluster(durable: bool = True) -> Iterator[PgCluster]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+# ---------------------------------------------------------------- stopping the platform
+
+
+async def finish_stopping(stopping: Any, limit_s: float = 60.0) -> int:
+    """Await a platform stop; re-cancel projection tasks whose cancellation was swallowed; return how many.
+
+    ProjectionRunner.stop() cancels its task and waits for it without a bound, but nats-py's fetch can
+    swallow that cancellation on Python 3.11 (asyncio.wait_for race), and the runner then keeps reading
+    forever (see docs/benchmarks.md, "Problems found"). Only tasks already being cancelled are nudged.
+    """
+    fut = asyncio.ensure_future(stopping)
+    nudges = 0
+    deadline = time.monotonic() + limit_s
+    while True:
+        done, _ = await asyncio.wait({fut}, timeout=1.0)
+        if done:
+            fut.result()
+            return nudges
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the platform did not stop within {limit_s:.0f} s")
+        for task in asyncio.all_tasks():
+            if task.get_name().startswith("projection:") and task.cancelling() and not task.done():
+                task.cancel()
+                nudges += 1
+
+
 # ---------------------------------------------------------------- reporting
 
 
@@ -221,8 +247,40 @@ class Deadline:
         return max(0.0, self._end - time.monotonic())
 
 
+def _proc_cpu_ticks() -> dict[int, tuple[str, int]]:
+    """utime+stime ticks and command name of every process (for spotting busy neighbours)."""
+    out: dict[int, tuple[str, int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            raw = stat.read_text()
+        except OSError:
+            continue
+        name = raw[raw.index("(") + 1:raw.rindex(")")]
+        fields = raw[raw.rindex(")") + 2:].split()
+        out[int(stat.parent.name)] = (name, int(fields[11]) + int(fields[12]))
+    return out
+
+
+def background_load(seconds: float = 1.0) -> str:
+    """CPU used by other processes just before the benchmark starts: figures taken on a busy machine differ."""
+    def total() -> tuple[int, int]:
+        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return sum(values), values[3] + values[4]  # all, idle + iowait
+
+    before_procs, (all0, idle0) = _proc_cpu_ticks(), total()
+    time.sleep(seconds)
+    after_procs, (all1, idle1) = _proc_cpu_ticks(), total()
+    busy = 100.0 * (1 - (idle1 - idle0) / max(all1 - all0, 1)) * (os.cpu_count() or 1)
+    hz = os.sysconf("SC_CLK_TCK")
+    deltas = sorted(((ticks - before_procs[pid][1], name) for pid, (name, ticks) in after_procs.items()
+                     if pid in before_procs and pid != os.getpid()), reverse=True)
+    top = ", ".join(f"{name} {100 * d / hz / seconds:.0f}%" for d, name in deltas[:3] if d > 0)
+    return f"{busy:.0f}% of one core busy before start ({top or 'nothing else running'})"
+
+
 def header(title: str) -> None:
-    """A banner with the machine facts, printed to stdout before a benchmark's figures."""
+    """A banner with the machine facts and the background load, printed before a benchmark's figures."""
     facts = machine()
     print(f"== {title}", flush=True)
-    print("   " + ", ".join(f"{k}={v}" for k, v in facts.items()), file=sys.stdout, flush=True)
+    print("   " + ", ".join(f"{k}={v}" for k, v in facts.items()), flush=True)
+    print(f"   background: {background_load()}", flush=True)

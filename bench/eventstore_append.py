@@ -4,8 +4,10 @@ Run: `.venv/bin/python -m bench.eventstore_append` (see --help for sizes).
 
 Phase 1 (the goal): one event per append, awaited one by one, with an expected version (the path every
 command handler takes), against raw `js.publish(subject, same bytes, headers=same headers)` awaited one by
-one. Both go to the same nats-server (JetStream, sync_interval: always), in interleaved rounds whose order
-alternates, so drift of the disk or the machine hits both sides alike.
+one, and, to tell serialisation from the port's own overhead, raw js.publish that calls encode_event in the
+loop. All go to the same nats-server (JetStream, sync_interval: always), in interleaved rounds whose order
+rotates, so drift of the disk or the machine hits every side alike. By default an OpenTelemetry SDK tracer
+provider without exporter is installed, as `nebula run` / `nebula up` do (`--tracing off` for none).
 
 Phase 2: the async/batched paths: (a) our atomic multi-event batch append (N events per call), and
 (b) many appends to different aggregates in flight at once with asyncio.gather (ours and raw).
@@ -54,7 +56,7 @@ class Aggregate:
         self.updates += 1
         config = d.QueueConfig(name=f"q-{self.queue_id.hex[:12]}", priority=1 + self.updates % 100,
                                ring_timeout_s=20, wrap_up_s=5, members=MEMBERS)
-        if self.version == 0 and self.updates == 1:
+        if self.updates == 1:
             return d.QueueCreated(tenant_id=TENANT, queue_id=self.queue_id, config=config)
         return d.QueueUpdated(tenant_id=TENANT, queue_id=self.queue_id, config=config)
 
@@ -216,6 +218,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 async def _phases(args: argparse.Namespace, nc: NatsClient, store: JetStreamEventStore,
                   deadline: Deadline) -> dict[str, Any]:
+    """Warm-up, phase 1, phase 2a, phase 2b; returns the figures plus the count the stream must hold."""
     sides = one_by_one_sides(nc, store, args.aggregates)
     # warm-up (connections, stream files, code paths), not counted
     await one_by_one(sides, args.warmup, 1, deadline)
@@ -250,7 +253,7 @@ async def _phases(args: argparse.Namespace, nc: NatsClient, store: JetStreamEven
     # first then raw first, so disk drift hits both alike
     workers, per_worker = args.concurrency, max(1, args.concurrent_events // args.concurrency // 2)
     js = nc.jetstream(timeout=5.0)
-    totals = {"ours": [0, 0.0, 0.0], "raw": [0, 0.0, 0.0]}
+    totals: dict[str, list[float]] = {"ours": [0, 0.0, 0.0], "raw": [0, 0.0, 0.0]}
     for r in range(2):
         conc_aggs = [Aggregate() for _ in range(workers)]
         conc_events = [[conc_aggs[w].next_event() for _ in range(per_worker)] for w in range(workers)]
@@ -269,14 +272,14 @@ async def _phases(args: argparse.Namespace, nc: NatsClient, store: JetStreamEven
             headers = {**msg.headers, "Nats-Expected-Last-Subject-Sequence": str(agg.version)}
             agg.version = (await js.publish(msg.subject, msg.data, headers=headers)).seq
 
-        order = [("ours", ours_one), ("raw", raw_one)]
+        order: list[tuple[str, Callable[[int, int], Awaitable[None]]]] = [("ours", ours_one), ("raw", raw_one)]
         for name, one in order if r == 0 else reversed(order):
             n, sec, cpu = await concurrently(workers, per_worker, one, deadline)
             totals[name] = [totals[name][0] + n, totals[name][1] + sec, totals[name][2] + cpu]
-    for name, (n, sec, cpu) in totals.items():
-        stored += int(n)
-        print(f"{workers} in flight (gather)  {name:4s} {per_second(int(n), sec):8.0f} ev/s  ({int(n)} in "
-              f"{sec:.2f} s, client CPU {1e6 * cpu / max(n, 1):.0f} us each)")
+    for name, (count, seconds, cpu_s) in totals.items():
+        stored += int(count)
+        print(f"{workers} in flight (gather)  {name:4s} {per_second(int(count), seconds):8.0f} ev/s  ({int(count)} "
+              f"in {seconds:.2f} s, client CPU {1e6 * cpu_s / max(count, 1):.0f} us each)")
     conc_rate = per_second(int(totals["ours"][0]), totals["ours"][1])
     raw_conc_rate = per_second(int(totals["raw"][0]), totals["raw"][1])
     print(f"{workers} in flight: ours / raw = {100 * conc_rate / raw_conc_rate:.1f} %")

@@ -37,6 +37,7 @@ from nebula_core.eventstore.port import (
     RecordedEvent,
     StreamRead,
     encode_event,
+    matches_any,
 )
 from nebula_core.telemetry import get_logger, tracer
 
@@ -194,15 +195,17 @@ class JetStreamEventStore:
     ) -> AsyncIterator[list[RecordedEvent]]:
         """Follow the stream from `from_position`; recreates its consumer after any failure."""
         next_position = max(from_position, 1)
+        # One server-side filter: nats-server spends far more CPU per message on a consumer with several
+        # filter subjects (docs/benchmarks.md); the exact match is done here instead.
+        server_filter, narrow = covering_filter(subjects), len(subjects) > 1
         while True:
             try:
                 sub = await self._js.pull_subscribe(
-                    subjects[0] if len(subjects) == 1 else "", durable=None, stream=self._stream,
+                    server_filter, durable=None, stream=self._stream,
                     config=ConsumerConfig(
                         ack_policy=AckPolicy.NONE,
                         deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
                         opt_start_seq=next_position,
-                        filter_subjects=list(subjects) if len(subjects) > 1 else None,
                         inactive_threshold=30.0,
                         mem_storage=True,
                         num_replicas=1,
@@ -214,8 +217,11 @@ class JetStreamEventStore:
                 continue
             try:
                 while True:
+                    task = asyncio.current_task()
+                    if task is not None and task.cancelling():  # a cancel swallowed inside nats-py's fetch
+                        raise asyncio.CancelledError
                     try:
-                        msgs = await sub.fetch(batch, timeout=2.0)
+                        msgs = await _next_batch(sub, batch)
                     except (TimeoutError, NatsTimeoutError):
                         yield []
                         continue
@@ -223,7 +229,10 @@ class JetStreamEventStore:
                     records = [r for r in records if r.position >= next_position]
                     if records:
                         next_position = records[-1].position + 1
-                        yield records
+                        if narrow:
+                            records = [r for r in records if matches_any(subjects, r.stream)]
+                        if records:
+                            yield records
                     if msgs and msgs[-1].metadata.num_pending == 0:
                         yield []
             except (asyncio.CancelledError, GeneratorExit):
@@ -239,6 +248,35 @@ class JetStreamEventStore:
         """Newest stream sequence."""
         info = await self._js.stream_info(self._stream)
         return int(info.state.last_seq)
+
+
+def covering_filter(subjects: Sequence[str]) -> str:
+    """One filter subject matching all of `subjects`: `*` where their tokens differ, else `evt.>`."""
+    if len(subjects) == 1:
+        return subjects[0]
+    split = [s.split(".") for s in subjects]
+    if len({len(t) for t in split}) != 1 or any(">" in t for t in split):
+        return f"{EVENTS_PREFIX}.>"
+    return ".".join(toks[0] if len(set(toks)) == 1 else "*" for toks in zip(*split, strict=True))
+
+
+async def _next_batch(sub: Any, batch: int, wait_s: float = 2.0) -> list[Any]:
+    """Up to `batch` messages, returning as soon as one has arrived.
+
+    nats-py's `fetch(n)` with a lingering pull waits until n messages or the timeout, so a tailing consumer
+    would sit on a fresh event for the whole timeout. Wait for one message, then take only what the consumer
+    says is already pending (those come back at once through fetch's no-wait first request).
+    """
+    msgs: list[Any] = list(await sub.fetch(1, timeout=wait_s))
+    while len(msgs) < batch:
+        pending = int(msgs[-1].metadata.num_pending)
+        if pending <= 0:
+            break
+        try:
+            msgs.extend(await sub.fetch(min(pending, batch - len(msgs)), timeout=wait_s))
+        except (TimeoutError, NatsTimeoutError):
+            break
+    return msgs
 
 
 def _from_consumer(msg: Any) -> RecordedEvent:

@@ -342,11 +342,17 @@ class DirectoryReadModel:
         return [self.ivr_view(r) for r in rows], total
 
 
+# argon2id at OWASP's recommended minimum (19 MiB, 2 passes, 1 lane): argon2-cffi's default profile (64 MiB,
+# 3 passes, 4 lanes) took 284 ms per login on this 2-core machine (docs/benchmarks.md). Hashes keep their own
+# parameters, so hashes made with other settings still verify.
+OWASP_HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+
+
 class Argon2Passwords:
     """argon2id hashing, run in a worker thread so logins do not stall the event loop."""
 
     def __init__(self, hasher: PasswordHasher | None = None):
-        self._hasher = hasher or PasswordHasher()
+        self._hasher = hasher or OWASP_HASHER
         self._dummy = self._hasher.hash("nebula-timing-equalizer")
 
     async def hash(self, password: str) -> str:

@@ -64,7 +64,7 @@ class TokenIssuer:
 _bearer = HTTPBearer(auto_error=False, description="Access token from POST /api/v1/auth/login")
 
 
-def principal(
+async def principal(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Principal:
     """The caller, from the Authorization header; 401 without a valid token."""
@@ -77,7 +77,7 @@ def principal(
 def require(*roles: str):  # type: ignore[no-untyped-def]
     """A dependency that admits only the given roles (403 otherwise)."""
 
-    def check(p: Annotated[Principal, Depends(principal)]) -> Principal:
+    async def check(p: Annotated[Principal, Depends(principal)]) -> Principal:
         if p.role not in roles:
             raise Forbidden(f"this needs role {' or '.join(roles)}")
         return p
