@@ -4,12 +4,47 @@ from __future__ import annotations
 
 import uuid
 
+from collections.abc import AsyncIterator
+from pathlib import Path
+
 import nats
 import pytest
+import pytest_asyncio
 
-from tests.support import Platform, auth, create_tenant, login
+from tests.support import (
+    PgCluster,
+    Platform,
+    auth,
+    create_tenant,
+    login,
+    new_pg_database,
+    start_platform,
+    stop_platform,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def pg_platform(nats_url: str, postgres: PgCluster, tmp_path_factory: pytest.TempPathFactory
+                      ) -> AsyncIterator[Platform]:
+    """The platform with its read models on PostgreSQL (the session's own platform uses SQLite)."""
+    from nebula_core.natsserver import EmbeddedNats
+
+    own = EmbeddedNats(Path(tmp_path_factory.mktemp("pg-nats")))  # status and commands stay on their own bus
+    own.start()
+    p = await start_platform(own.url, Path(tmp_path_factory.mktemp("pg-platform")),
+                             database_url=new_pg_database(postgres))
+    yield p
+    await stop_platform(p)
+    own.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def platform(request: pytest.FixtureRequest) -> Platform:
+    """Every admin test runs against the SQLite and the PostgreSQL read models."""
+    name = "platform" if request.param == "sqlite" else "pg_platform"
+    return request.getfixturevalue(name)  # type: ignore[no-any-return]
 
 
 async def test_user_lifecycle_and_sip_credentials_shown_once(platform: Platform) -> None:
