@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 import time
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from nebula_pbxsim.core.parties import Parties
 
 
-class SimBase:
+class SimBase(ABC):
     """State, time, ids and event delivery of one simulated Asterisk."""
 
     parties: Parties
@@ -161,26 +162,34 @@ class SimBase:
 
     # ------------------------------------------------------------------ implemented by the other parts
 
+    @abstractmethod
     def _reconsider_bridge(self, bridge_id: str | None) -> None:
-        raise NotImplementedError
+        """Provided by another part of the simulator (bridging, media or pbx)."""
 
+    @abstractmethod
     def _leave_bridge(self, ch: Channel) -> None:
-        raise NotImplementedError
+        """Provided by another part of the simulator (bridging, media or pbx)."""
 
+    @abstractmethod
     def _bridge_peers(self, ch: Channel) -> list[Channel]:
-        raise NotImplementedError
+        """Provided by another part of the simulator (bridging, media or pbx)."""
 
+    @abstractmethod
     def _finish_recording(self, rec: LiveRecording, keep: bool = True) -> None:
-        raise NotImplementedError
+        """Provided by another part of the simulator (bridging, media or pbx)."""
 
+    @abstractmethod
     def _drop_playbacks(self, target_uri: str) -> None:
-        raise NotImplementedError
+        """Provided by another part of the simulator (bridging, media or pbx)."""
 
+    @abstractmethod
     def _stop_channel_media(self, ch: Channel) -> None:
-        raise NotImplementedError
+        """Provided by another part of the simulator (bridging, media or pbx)."""
 
+    @abstractmethod
     def _indicate(self, ch: Channel, what: str) -> None:
-        raise NotImplementedError
+        """Provided by another part of the simulator (bridging, media or pbx)."""
 
+    @abstractmethod
     def _answer(self, ch: Channel) -> None:
-        raise NotImplementedError
+        """Provided by another part of the simulator (bridging, media or pbx)."""
