@@ -195,6 +195,7 @@ class CallState:
     recording_finished: bool = False
     legs: dict[str, AgentLeg] = field(default_factory=dict)
     ivr: IvrSession | None = None
+    ivr_waiting: uuid.UUID | None = None  # an IVR entered and not finished (to resume after a restart)
     hangup_by: c.Party | None = None
     version: int = 0
 
@@ -209,7 +210,10 @@ class CallState:
                 self.rejected = True
             case c.CallQueued():
                 self.queue_id = event.queue_id
+            case c.IvrEntered():
+                self.ivr_waiting = event.ivr_id
             case c.IvrFinished():
+                self.ivr_waiting = None
                 if self.ivr:
                     self.ivr.finished = True
             case c.AgentLegRinging():

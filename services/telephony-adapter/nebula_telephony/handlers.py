@@ -435,7 +435,21 @@ class TelephonyHandlers:
             self.by_channel[call.customer_channel] = call.call_id
             for leg in call.legs.values():
                 self.by_channel[leg.channel_id] = call.call_id
+            self._resume_ivr(call)
         return len(self.calls)
+
+    def _resume_ivr(self, call: CallState) -> None:
+        """A caller left in an IVR by a restart gets the menu's timeout again, then its default queue."""
+        if call.ivr_waiting is None or call.ended:
+            return
+        menu = self.directory.ivrs.get(call.ivr_waiting)
+        if menu is None:
+            log.warning("ivr.menu_gone", call_id=str(call.call_id), ivr_id=str(call.ivr_waiting))
+            return
+        ivr = menu[1]
+        call.ivr = domain.IvrSession(call.ivr_waiting, dict(ivr.options), ivr.default_queue_id, ivr.timeout_s,
+                                     f"ivr-{call.call_id.hex}")
+        self._arm_ivr_timer(call)
 
     async def reconcile(self) -> None:
         """After (re)connecting: end what vanished while we were away (a reconnect replays nothing)."""

@@ -26,6 +26,8 @@ from nebula_telephony.ari.client import AriClient
 from nebula_telephony.ari.models import Channel
 from nebula_telephony.handlers import TelephonyHandlers
 
+from tests.support import wait_until
+
 TRACES = Path(__file__).resolve().parents[3].parent / "shared" / "asterisk" / "traces"
 TENANT = "acme"
 QUEUE = uuid.UUID("00000000-0000-0000-0000-0000000000a1")
@@ -288,3 +290,26 @@ async def test_unknown_did_is_rejected_and_recorded() -> None:
 
 def test_channel_name_gives_the_endpoint() -> None:
     assert Channel(id="x", name="PJSIP/1001-00000001", state="Up").technology_resource == "1001"
+
+
+async def test_a_caller_left_in_the_ivr_by_a_restart_reaches_the_default_queue() -> None:
+    replay = Replay("dtmf_ivr", target="ivr")
+    cut = next(i for i, r in enumerate(replay.records) if r["dir"] == "event"
+               and r["msg"]["type"] == "ChannelDtmfReceived")
+    replay.records = replay.records[:cut]
+    await replay.run()
+    call_id = replay.call().call_id
+    menu = replay.handlers.directory.ivrs[IVR][1]
+    replay.handlers.directory.ivrs[IVR] = (TENANT, menu.model_copy(update={"timeout_s": 1}))
+    restarted = TelephonyHandlers(replay.store, replay.ari, replay.handlers.directory, InMemoryDeadLetters())
+    assert await restarted.rebuild() == 1
+    stream = f"evt.{TENANT}.call.{call_id}"
+
+    async def queued() -> bool:
+        read = await replay.store.read(stream)
+        return read.events[-1].event_type == "CallQueued"
+
+    await wait_until(queued, timeout=5)
+    events = [r.decode() for r in (await replay.store.read(stream)).events]
+    assert [e.type for e in events][-2:] == ["IvrFinished", "CallQueued"]
+    assert events[-2].exit == "timeout" and events[-1].queue_id == QUEUE
