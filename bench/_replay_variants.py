@@ -1,90 +1,25 @@
 """What-if variants for bench.projection_replay, to measure suggested changes before anyone makes them.
 
-Nothing here is used by the platform. `--variant single-filter` swaps in an event store whose subscribe asks
-JetStream for ONE covering filter subject and filters the exact subjects in the client (multi-filter
-consumers cost nats-server about half a millisecond of CPU per message on a stream with one subject per
-aggregate). `--variant batched` adds, on top of that, a runner that hands a whole fetched batch to the
-projection and a DirectoryProjection that folds the batch in memory and writes it with a few set-based
-statements (executemany / INSERT .. ON CONFLICT) instead of 1-4 statements per event.
+Nothing here is used by the platform. (The earlier `single-filter` variant was adopted by
+`JetStreamEventStore.subscribe` itself.) `--variant batched` swaps in a runner that hands a whole fetched
+batch to the projection and a DirectoryProjection that folds the batch in memory and writes it with a few
+set-based statements (executemany / INSERT .. ON CONFLICT) instead of 1-4 statements per event.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import uuid
-from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from nats.errors import TimeoutError as NatsTimeoutError
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nebula_contracts import directory as d
 from nebula_contracts.envelope import Event
-from nebula_contracts.subjects import EVENTS_PREFIX
-from nebula_core.eventstore.jetstream import JetStreamEventStore, _from_consumer, log
-from nebula_core.eventstore.port import RecordedEvent, matches_any
+from nebula_core.eventstore.port import RecordedEvent
 from nebula_core.projections import ProjectionRunner
 from nebula_directory import adapters as a
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
-
-
-def covering_filter(subjects: Sequence[str]) -> str:
-    """One filter subject that matches every subject in `subjects` (token-wise `*` where they differ)."""
-    if len(subjects) == 1:
-        return subjects[0]
-    split = [s.split(".") for s in subjects]
-    if len({len(t) for t in split}) != 1 or any(">" in t for t in split):
-        return f"{EVENTS_PREFIX}.>"
-    return ".".join(toks[0] if len(set(toks)) == 1 else "*" for toks in zip(*split, strict=True))
-
-
-class SingleFilterEventStore(JetStreamEventStore):
-    """JetStreamEventStore whose subscribe uses one server-side filter and filters exactly in the client."""
-
-    async def subscribe(  # type: ignore[override]
-        self, from_position: int, subjects: Sequence[str] = ("evt.>",), batch: int = 500
-    ) -> AsyncIterator[list[RecordedEvent]]:
-        """As JetStreamEventStore.subscribe, with the consumer filtered on covering_filter(subjects)."""
-        next_position = max(from_position, 1)
-        server_filter, narrow = covering_filter(subjects), len(subjects) > 1
-        while True:
-            try:
-                sub = await self._js.pull_subscribe(
-                    server_filter, durable=None, stream=self._stream,
-                    config=ConsumerConfig(ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
-                                          opt_start_seq=next_position, inactive_threshold=30.0, mem_storage=True,
-                                          num_replicas=1))
-            except Exception as exc:
-                log.warning("eventstore.subscribe_failed", error=repr(exc))
-                await asyncio.sleep(1.0)
-                continue
-            try:
-                while True:
-                    try:
-                        msgs = await sub.fetch(batch, timeout=2.0)
-                    except (TimeoutError, NatsTimeoutError):
-                        yield []
-                        continue
-                    records = [r for r in map(_from_consumer, msgs) if r.position >= next_position]
-                    if records:
-                        next_position = records[-1].position + 1
-                        if narrow:
-                            records = [r for r in records if matches_any(subjects, r.stream)]
-                        if records:
-                            yield records
-                    if msgs and msgs[-1].metadata.num_pending == 0:
-                        yield []
-            except (asyncio.CancelledError, GeneratorExit):
-                raise
-            except Exception as exc:
-                log.warning("eventstore.consumer_lost", error=repr(exc), next_position=next_position)
-                await asyncio.sleep(0.5)
-            finally:
-                with contextlib.suppress(Exception):
-                    await sub.unsubscribe()
 
 
 class BatchingRunner(ProjectionRunner):

@@ -293,9 +293,7 @@ def parts(variant: str) -> tuple[type[JetStreamEventStore], type[ProjectionRunne
         return JetStreamEventStore, ProjectionRunner, adapters.DirectoryProjection
     from bench import _replay_variants as v
 
-    if variant == "single-filter":
-        return v.SingleFilterEventStore, ProjectionRunner, adapters.DirectoryProjection
-    return v.SingleFilterEventStore, v.BatchingRunner, v.BatchedDirectoryProjection
+    return JetStreamEventStore, v.BatchingRunner, v.BatchedDirectoryProjection
 
 
 async def replay(backend: str, url: str, nats_url: str, last: int, budget: float, profile: bool,
@@ -468,9 +466,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--pg-fast", action="store_true",
                    help="PostgreSQL with fsync=off/synchronous_commit=off like the test suite "
                         "(default: PostgreSQL's durable defaults)")
-    p.add_argument("--variant", choices=("current", "single-filter", "batched"), default="current",
-                   help="current: the platform's code (default); single-filter / batched: what-if variants of "
-                        "suggested changes, from bench/_replay_variants.py")
+    p.add_argument("--variant", choices=("current", "batched"), default="current",
+                   help="current: the platform's code (default); batched: a what-if variant of a "
+                        "suggested change, from bench/_replay_variants.py")
     p.add_argument("--profile", default="", help="comma-separated backends to run under cProfile")
     p.add_argument("--replay-seconds", type=float, default=30.0,
                    help="time budget per replay; the rate is then taken over the events applied in it "
