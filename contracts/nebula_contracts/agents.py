@@ -78,6 +78,20 @@ class SetAgentState(Command):
     state: ChosenState
 
 
+@command
+class AuthorizeDial(Command):
+    """May the agent place this outbound call now? (telephony → cmd.router.authorize_dial)
+
+    Yes only in Outbound state and on no other call; the router then counts the agent as dialling `call_id`
+    (never offered an inbound call) until the call ends. Refusals are Conflict on field `state`, with
+    `details.code` agent_not_outbound or agent_busy.
+    """
+
+    command_type = "AuthorizeDial"
+    agent_id: uuid.UUID
+    call_id: uuid.UUID
+
+
 # ---------------------------------------------------------------- queries (qry.router.*)
 
 

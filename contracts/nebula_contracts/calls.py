@@ -7,11 +7,12 @@ hang-up; agent legs, bridges and recordings are parts of it. The adapter is its 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Literal
 
 from pydantic import Field
 
-from nebula_contracts.envelope import Command, Event
+from nebula_contracts.envelope import Command, Event, Frozen
 from nebula_contracts.registry import command, event
 
 AGGREGATE_CALL = "call"
@@ -20,6 +21,10 @@ Direction = Literal["inbound", "outbound"]
 Party = Literal["customer", "agent", "system", "unknown"]
 LegFailure = Literal["no_answer", "busy", "rejected", "unreachable", "cancelled", "failed"]
 CallResult = Literal["answered", "abandoned", "rejected", "failed", "busy", "no_answer", "blocked"]
+# Why the platform refused a call before ringing anyone (CallRejected.code).
+RejectCode = Literal["no_route", "blacklisted", "caller_id_not_allowed", "agent_not_outbound", "agent_busy",
+                     "invalid_number", "unknown_endpoint", "unavailable"]
+CallPhase = Literal["dialling", "ringing", "connected", "ended"]
 IvrExit = Literal["digit", "timeout", "invalid"]
 
 
@@ -48,6 +53,7 @@ class CallRejected(Event):
     event_type = "CallRejected"
     call_id: uuid.UUID
     reason: str
+    code: RejectCode | None = Field(default=None, description="machine-readable reason")
 
 
 @event
@@ -129,6 +135,37 @@ class AgentLegFailed(Event):
     call_id: uuid.UUID
     offer_id: uuid.UUID
     agent_id: uuid.UUID
+    cause: LegFailure
+    q850: int | None = None
+    cause_txt: str = ""
+
+
+@event
+class CustomerLegRinging(Event):
+    """Outbound: the customer's phone rings (the trunk reported progress)."""
+
+    event_type = "CustomerLegRinging"
+    call_id: uuid.UUID
+    channel_id: str
+    callee: str
+
+
+@event
+class CustomerLegAnswered(Event):
+    """Outbound: the customer answered."""
+
+    event_type = "CustomerLegAnswered"
+    call_id: uuid.UUID
+    channel_id: str
+
+
+@event
+class CustomerLegFailed(Event):
+    """Outbound: the customer's leg ended unanswered; `cause` from the real Q.850 code (486 busy, 603 rejected)."""
+
+    event_type = "CustomerLegFailed"
+    call_id: uuid.UUID
+    channel_id: str
     cause: LegFailure
     q850: int | None = None
     cause_txt: str = ""
@@ -230,6 +267,20 @@ class RingAgent(CallCommand):
 
 
 @command
+class StartOutboundCall(CallCommand):
+    """An agent calls a customer (POST /api/v1/calls): ring the agent's phone first, then dial the customer.
+
+    `call_id` is chosen by the sender (derived from the command id), so a retry finds the same call.
+    """
+
+    command_type = "StartOutboundCall"
+    agent_id: uuid.UUID
+    to: str = Field(description="the customer's number as typed; the adapter normalises it to E.164")
+    caller_id: str | None = Field(default=None, description="one of the tenant's outbound numbers; "
+                                                            "unset: the agent's default caller ID")
+
+
+@command
 class CancelRinging(CallCommand):
     """Stop ringing an agent (the offer is withdrawn)."""
 
@@ -270,3 +321,30 @@ class HangupCall(CallCommand):
     """End the call."""
 
     command_type = "HangupCall"
+
+
+# ---------------------------------------------------------------- live (adapter → agent's phone)
+
+
+class CallNotice(Frozen):
+    """Live message on `live.<tenant>.agent.<user_id>`: the agent's call as the phone shows it, on each change.
+
+    Sent by the adapter after the change is recorded; the phone renders it as the truth (no optimistic state).
+    """
+
+    kind: Literal["call"] = "call"
+    call_id: uuid.UUID
+    agent_id: uuid.UUID
+    direction: Direction
+    phase: CallPhase
+    number: str = Field(description="the customer's number (caller for inbound, callee for outbound)")
+    caller_id: str | None = Field(default=None, description="outbound: the tenant number shown to the customer")
+    did: str | None = None
+    queue_id: uuid.UUID | None = None
+    queue_name: str | None = None
+    held: bool = False
+    muted: bool = False
+    connected_at: datetime | None = None
+    result: CallResult | None = Field(default=None, description="set when `phase` is ended")
+    cause: str | None = Field(default=None, description="why it ended or failed, in words (busy, no_answer, ...)")
+    at: datetime

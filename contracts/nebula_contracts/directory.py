@@ -11,7 +11,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints, field_validator, model_validator
+from pydantic import Field, StrictBool, StringConstraints, field_validator, model_validator
 
 from nebula_contracts.envelope import Command, Event, Frozen
 from nebula_contracts.registry import command, event
@@ -248,6 +248,37 @@ class IvrMenuDeleted(Event):
     ivr_id: uuid.UUID
 
 
+StartState = Literal["outbound", "inbound", "break", "meeting", "lunch", "health"]
+POSITION_MAX = 10_000
+
+
+class PhonePosition(Frozen):
+    """Where the agent dragged the phone widget (CSS pixels from the top left of the page)."""
+
+    x: int = Field(ge=0, le=POSITION_MAX)
+    y: int = Field(ge=0, le=POSITION_MAX)
+
+
+class AgentSettings(Frozen):
+    """An agent's personal settings (Kişiselleştirilebilir Ayarlar), applied when going on line."""
+
+    default_state: StartState = Field(default="outbound", description="the state 'Hatta gir' puts the agent in")
+    default_caller_id: str | None = Field(default=None, max_length=32,
+                                          description="one of the tenant's outbound numbers (E.164), or none")
+    dial_pad: StrictBool = Field(default=False, description="dial with the pad instead of typing")
+    auto_crm: StrictBool = Field(default=False, description="open the customer's CRM card on every call")
+    phone_position: PhonePosition | None = Field(default=None, description="none = the phone's home place")
+
+
+@event
+class AgentSettingsChanged(Event):
+    """A user's personal settings were replaced (the full new settings, default caller ID in E.164)."""
+
+    event_type = "AgentSettingsChanged"
+    user_id: uuid.UUID
+    settings: AgentSettings
+
+
 # ---------------------------------------------------------------- views (query results)
 
 
@@ -274,7 +305,7 @@ class UserView(Frozen):
 
 
 class UserCreatedView(UserView):
-    """The reply to creating a user: the only time its SIP password is shown to an admin."""
+    """The reply to creating a user (or to a change that gave new SIP credentials): the only time they show."""
 
     sip: SipCredentials | None = None
 
@@ -587,6 +618,23 @@ class ListIvrMenus(Command):
 
     command_type = "ListIvrMenus"
     page: Page = Page()
+
+
+@command
+class GetAgentSettings(Command):
+    """A user's own personal settings (defaults until they save some)."""
+
+    command_type = "GetAgentSettings"
+    user_id: uuid.UUID
+
+
+@command
+class UpdateAgentSettings(Command):
+    """Replace a user's personal settings; the default caller ID must be one of the tenant's outbound numbers."""
+
+    command_type = "UpdateAgentSettings"
+    user_id: uuid.UUID
+    settings: AgentSettings
 
 
 class PageOf(Frozen):

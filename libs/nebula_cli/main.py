@@ -52,6 +52,8 @@ async def start_services(names: list[str], settings: Settings, nats_url: str) ->
                                                  region=settings.default_region))
             await simulator.start()
             apps.append(simulator)
+            # The gateway's sandbox phone drives this simulator's agent phones (GET /api/v1/phone).
+            settings = settings.model_copy(update={"sim_url": simulator.url})
         for name in names:
             module = importlib.import_module(SERVICES[name])
             app = await module.build(settings, nats_url, engine)

@@ -105,22 +105,31 @@ class ServiceApp:
 
     # ------------------------------------------------------------ registration
 
-    def command(self, name: str, model: type[C]) -> Callable[[Handler[C]], Handler[C]]:
-        """Register a command handler on `cmd.<service>.<name>` (replies cached by command id)."""
-        return self._register(command_subject(self.name, name), model, cache=True)
+    def command(self, name: str, model: type[C], *, max_workers: int = 1) -> Callable[[Handler[C]], Handler[C]]:
+        """Register a command handler on `cmd.<service>.<name>` (replies cached by command id).
+
+        `max_workers` > 1 lets that many requests of this subject run at once (handlers that wait on
+        threads or I/O, like password verification); the default keeps a subject's requests in order.
+        """
+        return self._register(command_subject(self.name, name), model, cache=True, max_workers=max_workers)
 
     def query(self, name: str, model: type[C]) -> Callable[[Handler[C]], Handler[C]]:
         """Register a query handler on `qry.<service>.<name>`."""
         return self._register(query_subject(self.name, name), model, cache=False)
 
-    def _register(self, subject: str, model: type[C], cache: bool) -> Callable[[Handler[C]], Handler[C]]:
+    def _register(self, subject: str, model: type[C], cache: bool,
+                  max_workers: int = 1) -> Callable[[Handler[C]], Handler[C]]:
         def decorator(handler: Handler[C]) -> Handler[C]:
             async def endpoint(msg: NatsMessage) -> bytes:
                 return await self.dispatch(model, handler, msg.body, cache)
 
             endpoint.__name__ = f"{self.name}_{handler.__name__}"
-            self.broker.subscriber(subject, queue=self.name, title=subject,
-                                   description=handler.__doc__)(endpoint)
+            if max_workers > 1:
+                self.broker.subscriber(subject, queue=self.name, title=subject, description=handler.__doc__,
+                                       max_workers=max_workers)(endpoint)
+            else:
+                self.broker.subscriber(subject, queue=self.name, title=subject,
+                                       description=handler.__doc__)(endpoint)
             return handler
 
         return decorator

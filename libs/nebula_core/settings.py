@@ -33,7 +33,17 @@ class Settings(BaseSettings):
     ari_password: str = "nebula"
     ari_app: str = "nebula"
     sim_port: int = Field(default=8088, description="port of the PBX simulator (when ari_url is unset)")
+    sim_url: str | None = Field(default=None, description="the PBX simulator's base URL: the browser phone is its "
+                                "sandbox phone (set by `nebula up`/`run all` when they start the simulator)")
+    sip_ws_url: str | None = Field(default=None, description="public wss:// URL of Asterisk's WebSocket SIP "
+                                   "transport: the browser phone registers there (WebRTC)")
+    sip_domain: str | None = Field(default=None, description="SIP domain of the agents' URIs; unset = the host "
+                                   "of sip_ws_url")
+    sip_ice_servers: list[str] = Field(default_factory=list, description='STUN/TURN URLs for the browser phone, '
+                                       'JSON: ["stun:stun.example.com:3478"]')
     default_region: str = Field(default="TR", description="region for national-format phone numbers")
+    web_dist: Path | None = Field(default=None, description="the built web client served at /; unset = web/dist "
+                                  "of the source tree")
     login_max_failures: int = 5
     login_window_s: float = 60.0
 

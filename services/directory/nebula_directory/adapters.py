@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,6 +17,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from nebula_contracts import directory as d
 from nebula_contracts.envelope import Event
+from nebula_contracts.errors import Unavailable
 from nebula_contracts.subjects import EVENTS_PREFIX
 from nebula_core.db import checkpoint_table
 from nebula_core.eventstore.port import RecordedEvent
@@ -43,6 +47,7 @@ users = sa.Table(
     sa.Column("sip_password", sa.String(128)),
     sa.Column("created_at", Ts, nullable=False),
     sa.Column("updated_at", Ts, nullable=False),
+    sa.Column("settings", sa.Text),  # AgentSettings as JSON; NULL = the defaults (migration 0002)
     sa.UniqueConstraint("tenant_id", "username", name="uq_directory_users_username"),
 )
 queues = sa.Table(
@@ -102,7 +107,7 @@ class DirectoryProjection:
         for kind in (d.AGGREGATE_TENANT, d.AGGREGATE_USER, d.AGGREGATE_QUEUE, d.AGGREGATE_NUMBER, d.AGGREGATE_IVR)
     )
     event_types = frozenset({
-        "TenantCreated", "UserCreated", "UserUpdated", "UserPasswordChanged", "UserDeleted",
+        "TenantCreated", "UserCreated", "UserUpdated", "UserPasswordChanged", "UserDeleted", "AgentSettingsChanged",
         "QueueCreated", "QueueUpdated", "QueueDeleted", "NumberCreated", "NumberUpdated", "NumberDeleted",
         "IvrMenuCreated", "IvrMenuUpdated", "IvrMenuDeleted",
     })
@@ -138,6 +143,9 @@ class DirectoryProjection:
                     password_hash=event.password_hash, updated_at=at))
             case d.UserDeleted():
                 await conn.execute(users.delete().where(users.c.user_id == str(event.user_id)))
+            case d.AgentSettingsChanged():
+                await conn.execute(users.update().where(users.c.user_id == str(event.user_id)).values(
+                    settings=event.settings.model_dump_json()))
             case d.QueueCreated() | d.QueueUpdated():
                 await self._upsert(conn, queues, "queue_id", event.queue_id, event, at,
                                    name=event.config.name, config=event.config.model_dump_json())
@@ -232,6 +240,12 @@ class DirectoryReadModel:
         rows, total = await self._page(stmt, [users.c.username], page)
         return [self.user_view(r) for r in rows], total
 
+    @staticmethod
+    def settings_of(row: Any) -> d.AgentSettings:
+        """A user row's personal settings (the defaults until the user saves some)."""
+        raw = row["settings"]
+        return d.AgentSettings.model_validate_json(raw) if raw else d.AgentSettings()
+
     async def existing_users(self, tenant_id: str, user_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
         """Which of `user_ids` are users of the tenant."""
         if not user_ids:
@@ -310,6 +324,12 @@ class DirectoryReadModel:
         rows, total = await self._page(stmt, [numbers.c.e164], page)
         return [self.number_view(r) for r in rows], total
 
+    async def caller_ids(self, tenant_id: str) -> set[str]:
+        """The tenant's outbound caller IDs (E.164)."""
+        rows = await self._all(sa.select(numbers.c.e164).where(numbers.c.tenant_id == tenant_id,
+                                                               numbers.c.kind == "caller_id"))
+        return {r["e164"] for r in rows}
+
     async def numbers_routing_to_ivr(self, tenant_id: str, ivr_id: uuid.UUID) -> list[str]:
         """Numbers that send calls to the IVR menu."""
         rows = await self._all(sa.select(numbers.c.e164).where(numbers.c.tenant_id == tenant_id,
@@ -349,15 +369,28 @@ OWASP_HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 
 
 class Argon2Passwords:
-    """argon2id hashing, run in a worker thread so logins do not stall the event loop."""
+    """argon2id hashing in worker threads: bounded parallelism, a bounded wait, and shedding beyond it.
 
-    def __init__(self, hasher: PasswordHasher | None = None):
+    argon2 is CPU-bound and takes tens of milliseconds; under a login storm an unbounded queue made every
+    caller wait past the gateway's timeout while the directory went on verifying passwords nobody waited
+    for (docs/benchmarks.md, section 3). Now at most `parallel` verifications run at once (one per core),
+    at most `max_waiting` wait, and a login that waited longer than `max_wait_s` is dropped before its
+    verification starts: both answer `Unavailable` with a retry hint, which the gateway turns into 503.
+    """
+
+    def __init__(self, hasher: PasswordHasher | None = None, *, parallel: int | None = None,
+                 max_waiting: int = 64, max_wait_s: float = 3.0):
         self._hasher = hasher or OWASP_HASHER
         self._dummy = self._hasher.hash("nebula-timing-equalizer")
+        self._slots = asyncio.Semaphore(parallel or os.cpu_count() or 1)
+        self._waiting = 0
+        self.max_waiting = max_waiting
+        self.max_wait_s = max_wait_s
 
     async def hash(self, password: str) -> str:
         """A new salted hash."""
-        return await asyncio.to_thread(self._hasher.hash, password)
+        async with self._slot():
+            return await asyncio.to_thread(self._hasher.hash, password)
 
     async def verify(self, password_hash: str | None, password: str) -> bool:
         """True if the password matches; an unknown user costs the same time as a known one."""
@@ -366,4 +399,22 @@ class Argon2Passwords:
                 return bool(self._hasher.verify(password_hash or self._dummy, password)) and password_hash is not None
             except (VerificationError, InvalidHashError):
                 return False
-        return await asyncio.to_thread(_verify)
+        async with self._slot():
+            return await asyncio.to_thread(_verify)
+
+    @contextlib.asynccontextmanager
+    async def _slot(self) -> AsyncIterator[None]:
+        if self._waiting >= self.max_waiting:
+            raise Unavailable("too many logins at once; retry in a moment", details={"retry_after_s": 1})
+        self._waiting += 1
+        started, queued = time.monotonic(), self._slots.locked()
+        try:
+            await self._slots.acquire()
+        finally:
+            self._waiting -= 1
+        try:
+            if queued and time.monotonic() - started > self.max_wait_s:
+                raise Unavailable("the login waited too long; retry in a moment", details={"retry_after_s": 1})
+            yield
+        finally:
+            self._slots.release()

@@ -9,6 +9,7 @@ import uuid
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from dataclasses import field as dataclass_field
 from typing import Any
 
 import phonenumbers
@@ -60,6 +61,7 @@ class UserState:
     password_hash: str
     sip: d.SipCredentials | None
     deleted: bool = False
+    settings: d.AgentSettings = dataclass_field(default_factory=d.AgentSettings)
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,8 @@ def evolve_user(state: UserState | None, event: Event) -> UserState | None:
             return replace(state, display_name=event.display_name, role=event.role, sip=event.sip)
         case d.UserPasswordChanged() if state:
             return replace(state, password_hash=event.password_hash)
+        case d.AgentSettingsChanged() if state:
+            return replace(state, settings=event.settings)
         case d.UserDeleted() if state:
             return replace(state, deleted=True)
     return state
@@ -184,6 +188,28 @@ def decide_delete_user(state: UserState | None, cmd: d.DeleteUser, member_of: li
     if cmd.actor.user_id and cmd.actor.user_id == str(user.user_id):
         raise Conflict("you cannot delete yourself", field="user_id")
     return [d.UserDeleted.caused_by(cmd, 0, user_id=user.user_id)]
+
+
+def normalize_settings(settings: d.AgentSettings, region: str, caller_ids: set[str]) -> d.AgentSettings:
+    """The settings with the default caller ID in E.164; it must be one of the tenant's outbound numbers."""
+    raw = settings.default_caller_id
+    if raw is None:
+        return settings
+    e164 = normalize_number(raw, region, field="default_caller_id")
+    if e164 not in caller_ids:
+        raise InvalidInput(f"{e164} is not one of this tenant's outbound caller IDs", field="default_caller_id",
+                           details={"caller_ids": sorted(caller_ids)})
+    return settings.model_copy(update={"default_caller_id": e164})
+
+
+def decide_agent_settings(state: UserState | None, cmd: d.UpdateAgentSettings, region: str,
+                          caller_ids: set[str]) -> list[Event]:
+    """A full replace of the user's settings; the same settings again store nothing."""
+    user = live(state, "user", cmd.user_id)
+    settings = normalize_settings(cmd.settings, region, caller_ids)
+    if settings == user.settings:
+        return []
+    return [d.AgentSettingsChanged.caused_by(cmd, 0, user_id=user.user_id, settings=settings)]
 
 
 def apply_queue_patch(config: d.QueueConfig, patch: d.QueuePatch) -> d.QueueConfig:

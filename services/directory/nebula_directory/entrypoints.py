@@ -18,7 +18,10 @@ def register(app: ServiceApp, h: DirectoryHandlers) -> None:
     app.query("get_user", d.GetUser)(h.get_user)
     app.query("list_users", d.ListUsers)(h.list_users)
     app.query("sip_credentials", d.GetSipCredentials)(h.sip_credentials)
-    app.command("authenticate", d.Authenticate)(h.authenticate)
+    app.query("agent_settings", d.GetAgentSettings)(h.agent_settings)
+    app.command("update_agent_settings", d.UpdateAgentSettings)(h.update_agent_settings)
+    # Logins wait on argon2 in threads; the hasher bounds and sheds them (adapters.Argon2Passwords).
+    app.command("authenticate", d.Authenticate, max_workers=128)(h.authenticate)
     app.command("create_queue", d.CreateQueue)(h.create_queue)
     app.command("update_queue", d.UpdateQueue)(h.update_queue)
     app.command("delete_queue", d.DeleteQueue)(h.delete_queue)

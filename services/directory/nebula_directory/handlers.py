@@ -139,8 +139,8 @@ class DirectoryHandlers:
             raise NotFound(f"user {user_id} not found", field="user_id")
         return d.UserCreatedView(**self.rm.user_view(row).model_dump(), sip=state.sip)
 
-    async def update_user(self, cmd: d.UpdateUser) -> d.UserView:
-        """Change a user's profile, role or password."""
+    async def update_user(self, cmd: d.UpdateUser) -> d.UserCreatedView:
+        """Change a user's profile, role or password; new SIP credentials are in this reply only."""
         stream = event_subject(cmd.tenant_id, d.AGGREGATE_USER, str(cmd.user_id))
         async with self._locks[cmd.tenant_id]:
             if await self.rm.user(cmd.tenant_id, cmd.user_id) is None:
@@ -153,7 +153,10 @@ class DirectoryHandlers:
             events = domain.decide_update_user(state, cmd, password_hash,
                                                sip_credentials(cmd.tenant_id, cmd.user_id))
             await self._append(stream, events, version)
-        return await self.get_user(d.GetUser(tenant_id=cmd.tenant_id, user_id=cmd.user_id))
+        view = await self.get_user(d.GetUser(tenant_id=cmd.tenant_id, user_id=cmd.user_id))
+        new_sip = next((e.sip for e in events if isinstance(e, d.UserUpdated) and e.sip is not None
+                        and (state is None or e.sip != state.sip)), None)
+        return d.UserCreatedView(**view.model_dump(), sip=new_sip)
 
     async def delete_user(self, cmd: d.DeleteUser) -> None:
         """Remove a user that is in no queue."""
@@ -186,6 +189,29 @@ class DirectoryHandlers:
             raise NotFound("this user has no phone endpoint", field="user_id")
         return d.SipCredentials(endpoint=row["sip_endpoint"], username=row["sip_username"],
                                 password=row["sip_password"])
+
+    async def agent_settings(self, cmd: d.GetAgentSettings) -> d.AgentSettings:
+        """The user's own personal settings."""
+        row = await self.rm.user(cmd.tenant_id, cmd.user_id)
+        if row is None:
+            raise NotFound(f"user {cmd.user_id} not found", field="user_id")
+        return self.rm.settings_of(row)
+
+    async def update_agent_settings(self, cmd: d.UpdateAgentSettings) -> d.AgentSettings:
+        """Replace the user's personal settings (the default caller ID checked against the tenant's numbers)."""
+        tenant = await self._tenant(cmd.tenant_id)
+        stream = event_subject(cmd.tenant_id, d.AGGREGATE_USER, str(cmd.user_id))
+        async with self._locks[cmd.tenant_id]:
+            if await self.rm.user(cmd.tenant_id, cmd.user_id) is None:
+                raise NotFound(f"user {cmd.user_id} not found", field="user_id")
+            state, version = await self._load(stream, domain.evolve_user)
+            caller_ids = await self.rm.caller_ids(cmd.tenant_id)
+            events = domain.decide_agent_settings(state, cmd, tenant.default_region, caller_ids)
+            await self._append(stream, events, version)
+        user: domain.UserState = domain.live(state, "user", cmd.user_id)
+        for event in events:
+            user = domain.evolve_user(user, event) or user
+        return user.settings
 
     async def authenticate(self, cmd: d.Authenticate) -> d.AuthenticatedUser:
         """Check the password; `Unauthorized` says nothing about which part was wrong."""

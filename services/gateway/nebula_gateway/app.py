@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -14,7 +15,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from nebula_gateway import problems
 from nebula_gateway.auth import TokenIssuer
 from nebula_gateway.deps import Services
-from nebula_gateway.routes import admin, agents, auth, calls, health, live, reports
+from nebula_gateway.routes import admin, agents, auth, calls, health, live, mycalls, outbound, reports
+from nebula_gateway.routes import phone as phone_routes
+from nebula_gateway.routes import settings as settings_routes
+from nebula_gateway.web import WebClient
 
 DESCRIPTION = """Nebula vPbx API: the only door to the platform, for the web client and for tenants.
 
@@ -82,7 +86,8 @@ def _replay(chunks: list[bytes], final: Message | None, receive: Receive | None 
 
 
 def create_app(*, broker: NatsBroker, engine: AsyncEngine, tokens: TokenIssuer, max_body_bytes: int,
-               timeout: float = 5.0) -> FastAPI:
+               timeout: float = 5.0, phone: phone_routes.PhoneSettings | None = None,
+               web_dist: Path | None = None) -> FastAPI:
     """The gateway app, wired to a connected broker and the read-model engine."""
     app = FastAPI(title="Nebula vPbx API", version="1.0.0", description=DESCRIPTION,
                   docs_url="/api/docs", redoc_url=None, openapi_url="/openapi.json")
@@ -93,14 +98,20 @@ def create_app(*, broker: NatsBroker, engine: AsyncEngine, tokens: TokenIssuer, 
     state.tokens = tokens
     state.client = client
     state.services = Services(client)
+    state.phone = phone or phone_routes.PhoneSettings()
     problems.install(app)
     app.include_router(auth.router)
     app.include_router(admin.router)
     app.include_router(agents.router)
     app.include_router(calls.router)
+    app.include_router(outbound.router)
     app.include_router(reports.router)
+    app.include_router(mycalls.router)
+    app.include_router(settings_routes.router)
+    app.include_router(phone_routes.router)
     app.include_router(live.router)
     app.include_router(health.router)
     app.add_middleware(BodyLimit, limit=max_body_bytes)
+    app.add_middleware(WebClient, dist=web_dist)  # the web client at `/`, never in the API's way
     FastAPIInstrumentor.instrument_app(app, excluded_urls="/api/v1/health")
     return app

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from nebula_gateway import SERVICE
 from nebula_gateway.app import create_app
 from nebula_gateway.auth import TokenIssuer
+from nebula_gateway.routes.phone import PhoneSettings
 
 
 class HttpServer:
@@ -49,7 +50,8 @@ async def build(settings: Settings, nats_url: str, engine: AsyncEngine) -> Servi
     await app.connect()
     tokens = TokenIssuer(settings.resolved_jwt_secret(), settings.token_ttl_s)
     http = create_app(broker=app.broker, engine=engine, tokens=tokens, max_body_bytes=settings.max_body_bytes,
-                      timeout=settings.request_timeout_s)
+                      timeout=settings.request_timeout_s, phone=PhoneSettings.from_settings(settings),
+                      web_dist=settings.web_dist)
     app.components.append(HttpServer(http, settings.http_host, settings.http_port))
     app.http = http  # type: ignore[attr-defined]
     return app

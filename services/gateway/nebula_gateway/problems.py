@@ -92,7 +92,7 @@ def install(app: FastAPI) -> None:
     async def _nebula(_: Request, exc: NebulaError) -> JSONResponse:
         status = STATUS_BY_CODE.get(exc.code, 500)
         headers = None
-        if exc.code == "rate_limited" and exc.details and "retry_after_s" in exc.details:
+        if exc.code in ("rate_limited", "unavailable") and exc.details and "retry_after_s" in exc.details:
             headers = {"Retry-After": str(exc.details["retry_after_s"])}
         errors = exc.details.get("errors") if exc.details else None
         return problem(status, exc.message, code=exc.code, field=exc.field, errors=errors, headers=headers)

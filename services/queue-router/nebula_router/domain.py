@@ -37,6 +37,7 @@ class Timing:
 
     offer_grace_s: float = 5.0  # on top of the queue's ring timeout, before a silent offer counts as no-answer
     retry_backoff_s: float = 1.0  # a call whose ring command failed waits this long before its next offer
+    dial_hold_s: float = 10.0  # an authorised dial whose CallStarted never came stops holding the agent after this
 
 
 # ---------------------------------------------------------------- the floor's parts
@@ -231,6 +232,8 @@ class Floor:
     unrecorded: set[uuid.UUID] = field(default_factory=set)  # answered, not over, not on the agent's stream
     ended: set[uuid.UUID] = field(default_factory=set)
     talking: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)  # call -> agent on_call with it
+    # agent -> (call, until): dials authorised but not yet in the log (held in memory only; CallStarted confirms)
+    dial_holds: dict[uuid.UUID, tuple[uuid.UUID, datetime]] = field(default_factory=dict)
     _members: dict[uuid.UUID, dict[uuid.UUID, int]] | None = None
     _lines: dict[uuid.UUID, dict[uuid.UUID, int]] | None = None
 
@@ -269,8 +272,13 @@ class Floor:
         match event:
             case c.CallStarted() if event.direction == "outbound" and event.agent_id is not None:
                 self.put_call(Call(event.call_id, dialled_by=event.agent_id))
-                if event.agent_id in self.agents:
-                    self.put_agent(replace(self.agents[event.agent_id], dialling=event.call_id))
+                hold = self.dial_holds.get(event.agent_id)
+                if hold is not None and hold[0] == event.call_id:
+                    del self.dial_holds[event.agent_id]
+                dialler = self.agents.get(event.agent_id)
+                # A refused second dial also starts a call: it must not take the place of the one in progress.
+                if dialler is not None and dialler.dialling is None:
+                    self.put_agent(replace(dialler, dialling=event.call_id))
             case c.CallQueued():
                 if call is not None and call.waiting:  # moved to another queue: keeps its place in time
                     self.put_call(replace(call, queue_id=event.queue_id, priority=event.priority))
@@ -321,6 +329,26 @@ class Floor:
         self.put_agent(evolve_agent(agent, event, position=position, wrap_up_s=wrap_up_s,
                                     call_queue_id=call_queue_id, timing=self.timing))
         return True
+
+    def hold_dial(self, agent_id: uuid.UUID, call_id: uuid.UUID, until: datetime) -> None:
+        """An authorised dial: the agent counts as dialling now, before its CallStarted reaches the floor."""
+        agent = self.agents[agent_id]
+        if agent.dialling is None:
+            self.dial_holds[agent_id] = (call_id, until)
+            self.put_agent(replace(agent, dialling=call_id))
+
+    def release_dial_holds(self, now: datetime) -> list[uuid.UUID]:
+        """Let go of authorised dials whose CallStarted never came (the adapter died in between); their agents."""
+        released = []
+        for agent_id, (call_id, until) in list(self.dial_holds.items()):
+            if now < until:
+                continue
+            del self.dial_holds[agent_id]
+            agent = self.agents.get(agent_id)
+            if agent is not None and agent.dialling == call_id:
+                self.put_agent(replace(agent, dialling=None))
+            released.append(agent_id)
+        return released
 
     def note_ring_failure(self, offer_id: uuid.UUID, at: datetime) -> None:
         """The ring command for an offer failed; `settle` turns it into OfferFailed(failed) if still open."""
@@ -477,6 +505,28 @@ def decide_set_state(floor: Floor, cmd: a.SetAgentState, now: datetime) -> Decis
                                       correlation_id=cmd.correlation_id or cmd.command_id, state=target,
                                       previous=current, call_id=None, **common))
     return Decision(floor.tenant_id, agent.agent_id, agent.version, tuple(events), f"chose {target}", cancel=cancel)
+
+
+BUSY_STATES = ("ringing", "on_call", "wrap_up")
+
+
+def authorize_dial(floor: Floor, agent_id: uuid.UUID, call_id: uuid.UUID) -> Agent:
+    """Whether the agent may place `call_id` now: only in Outbound state and on no other call (else Conflict).
+
+    Asking again for the same call answers yes again, so a retried authorisation is harmless.
+    """
+    agent = require_agent(floor, agent_id)
+    if agent.dialling == call_id:
+        return agent
+    state = agent.state
+    if agent.dialling is not None or agent.offer is not None or state in BUSY_STATES:
+        raise Conflict("the agent is on another call; dial when it is over", field="state",
+                       details={"code": "agent_busy", "state": state,
+                                "call_id": str(agent.dialling or agent.call_id or "") or None})
+    if state != "outbound":
+        raise Conflict(f"calls can be made only in the Outbound state (Dış Arama); the agent is {state}",
+                       field="state", details={"code": "agent_not_outbound", "state": state})
+    return agent
 
 
 # ---------------------------------------------------------------- decide: what calls did to agents
@@ -754,6 +804,7 @@ def next_deadline(floor: Floor) -> datetime | None:
         not_before = floor.calls[call_id].not_before
         if not_before is not None and call_id not in floor.offers:
             times.append(not_before)
+    times.extend(until for _, until in floor.dial_holds.values())
     return min(times, default=None)
 
 
@@ -789,7 +840,8 @@ def agent_status(floor: Floor, agent: Agent) -> a.AgentStatusView:
                                        priority=priority))
     queues.sort(key=lambda q: q.name)
     return a.AgentStatusView(agent_id=agent.agent_id, username=agent.username, display_name=agent.display_name,
-                             state=agent.state, since=agent.since, call_id=agent.call_id, queues=tuple(queues))
+                             state=agent.state, since=agent.since, call_id=agent.call_id or agent.dialling,
+                             queues=tuple(queues))
 
 
 def agent_statuses(floor: Floor) -> list[a.AgentStatusView]:

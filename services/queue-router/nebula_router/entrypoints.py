@@ -25,6 +25,7 @@ FEED = "floor"
 def register(app: ServiceApp, h: RouterHandlers) -> None:
     """Bind every command and query to its subject."""
     app.command("set_agent_state", a.SetAgentState)(h.set_agent_state)
+    app.command("authorize_dial", a.AuthorizeDial)(h.authorize_dial)
     app.query("agent", a.GetAgentStatus)(h.agent_status)
     app.query("agents", a.ListAgentStatuses)(h.agent_statuses)
     app.query("queues", a.ListQueueStatuses)(h.queue_statuses)

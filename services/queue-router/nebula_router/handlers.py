@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import Callable, Coroutine
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from nebula_contracts import agents as a
@@ -156,6 +156,20 @@ class RouterHandlers:
         self.kick(cmd.tenant_id)
         return domain.agent_status(floor, domain.require_agent(floor, cmd.agent_id))
 
+    async def authorize_dial(self, cmd: a.AuthorizeDial) -> a.AgentStatusView:
+        """An agent wants to place a call: only in Outbound and on no other call; they count as dialling at once.
+
+        Decided under the tenant's lock, so no offer can be decided for the agent between the check and the hold.
+        """
+        floor = self.floor(cmd.tenant_id)
+        async with self._lock(cmd.tenant_id):
+            agent = domain.authorize_dial(floor, cmd.agent_id, cmd.call_id)
+            until = self.clock() + timedelta(seconds=self.timing.dial_hold_s)
+            floor.hold_dial(agent.agent_id, cmd.call_id, until)
+        log.info("router.dial_authorized", tenant=cmd.tenant_id, agent_id=str(cmd.agent_id), call_id=str(cmd.call_id))
+        self.kick(cmd.tenant_id)  # arms the hold's deadline
+        return domain.agent_status(floor, floor.agents[cmd.agent_id])
+
     async def agent_status(self, query: a.GetAgentStatus) -> a.AgentStatusView:
         """One agent's line state."""
         floor = self.floors.get(query.tenant_id)
@@ -204,6 +218,8 @@ class RouterHandlers:
         The caller holds the tenant's lock (the worker does; tests may call it directly).
         """
         floor = self.floor(tenant_id)
+        for agent_id in floor.release_dial_holds(self.clock()):
+            log.warning("router.dial_hold_released", tenant=tenant_id, agent_id=str(agent_id))
         stalls = 0
         for _ in range(MAX_STEPS):
             decisions = domain.next_decisions(floor, self.clock())

@@ -21,9 +21,12 @@ class RouterSettings(BaseSettings):
                                      "ring_agent / cancel_ringing")
     replay_wait_s: float = Field(default=60.0, gt=0.0, description="how long start-up waits for the log replay "
                                  "before serving (degraded) anyway")
+    dial_hold_s: float = Field(default=10.0, gt=0.0, description="an authorised outbound dial holds the agent "
+                               "this long at most before its CallStarted is in the log")
     queue_notice_interval_s: float = Field(default=0.2, gt=0.0, description="live queue snapshots are coalesced "
                                            "to at most one per tenant per interval")
 
     def timing(self) -> Timing:
         """The domain's view of these timers."""
-        return Timing(offer_grace_s=self.offer_grace_s, retry_backoff_s=self.retry_backoff_s)
+        return Timing(offer_grace_s=self.offer_grace_s, retry_backoff_s=self.retry_backoff_s,
+                      dial_hold_s=self.dial_hold_s)

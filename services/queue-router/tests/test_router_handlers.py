@@ -326,3 +326,30 @@ async def test_a_leg_failure_reported_twice_changes_the_agent_once(rig: Rig) -> 
     events = [r.decode() for r in (await rig.store.read(event_subject(TENANT, "agent", str(ali)))).events]
     assert sum(isinstance(e, a.OfferFailed) for e in events) == 1
     assert rig.agent(ali).state == "missed" and rig.adapter.rings[1].agent_id == veli
+
+
+async def test_a_dial_is_authorised_only_in_outbound_and_holds_the_agent_until_its_call_shows_up() -> None:
+    rig = await start_rig(timing=domain.Timing(offer_grace_s=5, dial_hold_s=2))
+    try:
+        ali, veli = rig.agents
+        await rig.handlers.set_agent_state(set_state(TENANT, ali, "break"))
+        with pytest.raises(Conflict) as info:
+            await rig.handlers.authorize_dial(a.AuthorizeDial(tenant_id=TENANT, agent_id=ali, call_id=uuid.uuid4()))
+        assert info.value.field == "state" and (info.value.details or {})["code"] == "agent_not_outbound"
+        await rig.handlers.set_agent_state(set_state(TENANT, ali, "outbound"))
+        call_id = uuid.uuid4()
+        status = await rig.handlers.authorize_dial(a.AuthorizeDial(tenant_id=TENANT, agent_id=ali, call_id=call_id))
+        assert (status.state, status.call_id) == ("outbound", call_id)
+        # Going inbound with the dial on its way: a waiting call goes to the other agent.
+        await rig.handlers.set_agent_state(set_state(TENANT, ali, "inbound"))
+        await go_inbound(rig, veli)
+        await rig.put(call_queued(TENANT, rig.queue_id, when=rig.clock.now))
+        await wait_until(lambda: rig.adapter.rings)
+        assert [r.agent_id for r in rig.adapter.rings] == [veli]
+        # The adapter never recorded the call (it died): the hold lets go after dial_hold_s.
+        rig.clock.advance(3)
+        rig.handlers.kick(TENANT)
+        await rig.settled()
+        assert rig.agent(ali).dialling is None and rig.agent(ali).free
+    finally:
+        await rig.feed.stop()

@@ -1,11 +1,11 @@
-"""Composition root of the reporting service: its projection and its report queries."""
+"""Composition root of the reporting service: its projections and its report queries."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from nebula_contracts.reports import InboundCallsQuery
+from nebula_contracts.reports import AgentCallsQuery, CallTimelineQuery, InboundCallsQuery, OutboundCallsQuery
 from nebula_core.db import migrate
 from nebula_core.deadletter import JetStreamDeadLetters
 from nebula_core.eventstore.jetstream import JetStreamEventStore, ensure_streams
@@ -14,20 +14,23 @@ from nebula_core.runtime import ServiceApp, database_check
 from nebula_core.settings import Settings
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from nebula_reporting import SERVICE
-from nebula_reporting.adapters import ReportingProjection, ReportQueries, checkpoints
+from nebula_reporting import SERVICE, handlers
+from nebula_reporting.adapters import OutboundProjection, ReportingProjection, ReportQueries, checkpoints
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 async def build(settings: Settings, nats_url: str, engine: AsyncEngine) -> ServiceApp:
-    """The reporting app: projection runner plus `qry.reporting.*`."""
+    """The reporting app: projection runners plus `qry.reporting.*`."""
     app = ServiceApp(SERVICE, nats_url)
     nc = await app.connect()
     await ensure_streams(nc)
     await migrate(engine, SERVICE, MIGRATIONS)
-    runner = ProjectionRunner(service=SERVICE, projection=ReportingProjection(), store=JetStreamEventStore(nc),
-                              engine=engine, checkpoints=checkpoints, dead_letters=JetStreamDeadLetters(nc))
+    store = JetStreamEventStore(nc)
+    dead_letters = JetStreamDeadLetters(nc)
+    for projection in (ReportingProjection(), OutboundProjection()):
+        app.components.append(ProjectionRunner(service=SERVICE, projection=projection, store=store, engine=engine,
+                                               checkpoints=checkpoints, dead_letters=dead_letters))
     queries = ReportQueries(engine)
 
     async def inbound_calls(q: InboundCallsQuery) -> dict[str, Any]:
@@ -35,7 +38,22 @@ async def build(settings: Settings, nats_url: str, engine: AsyncEngine) -> Servi
         return await queries.inbound_calls(q.tenant_id, start=q.start, end=q.end, number=q.number, queue=q.queue,
                                            agent=q.agent, result=q.result, page=q.page, page_size=q.page_size)
 
+    async def outbound_calls(q: OutboundCallsQuery) -> dict[str, Any]:
+        """The outbound calls report."""
+        return await queries.outbound_calls(q.tenant_id, start=q.start, end=q.end, number=q.number, agent=q.agent,
+                                            result=q.result, page=q.page, page_size=q.page_size)
+
+    async def agent_calls(q: AgentCallsQuery) -> dict[str, Any]:
+        """An agent's recent calls (Son Çağrılarım)."""
+        return await queries.agent_calls(q.tenant_id, q.agent_id, q.limit)
+
+    async def call_timeline(q: CallTimelineQuery) -> dict[str, Any]:
+        """A call's timeline of events."""
+        return await handlers.call_timeline(q, store, queries)
+
     app.query("inbound_calls", InboundCallsQuery)(inbound_calls)
-    app.components.append(runner)
+    app.query("outbound_calls", OutboundCallsQuery)(outbound_calls)
+    app.query("agent_calls", AgentCallsQuery)(agent_calls)
+    app.query("call_timeline", CallTimelineQuery)(call_timeline)
     app.checks.append(database_check(engine))
     return app

@@ -1,4 +1,5 @@
-"""The adapter's local copy of tenant configuration, fed by directory events (no lookups on the ring path)."""
+"""The adapter's outward ports: its local copy of tenant configuration (fed by directory events, so there are
+no lookups on the ring path), the blacklist, the queue-router's dial authorisation and live notices."""
 
 from __future__ import annotations
 
@@ -8,10 +9,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import phonenumbers
+from nats.aio.client import Client as NatsClient
+from nebula_contracts import agents as a
 from nebula_contracts import directory as d
-from nebula_contracts.envelope import Event
+from nebula_contracts.envelope import Event, Frozen
+from nebula_contracts.subjects import command_subject
 from nebula_core.eventstore.port import EventStore
 from nebula_core.projections import cancel_until_done
+from nebula_core.runtime import ServiceClient
 from nebula_core.telemetry import get_logger
 
 log = get_logger(__name__)
@@ -65,6 +70,10 @@ class DirectoryCache:
         self.queues: dict[uuid.UUID, tuple[str, d.QueueConfig]] = {}
         self.ivrs: dict[uuid.UUID, tuple[str, d.IvrConfig]] = {}
         self._did_of_number: dict[uuid.UUID, str] = {}
+        # tenant -> {caller ID (E.164) -> its label}, in the order the tenant added them
+        self.caller_ids: dict[str, dict[str, str]] = {}
+        self._caller_id_of_number: dict[uuid.UUID, tuple[str, str]] = {}
+        self.default_caller_ids: dict[uuid.UUID, str] = {}  # user -> personal default caller ID
         self.position = 0
         self.ready = asyncio.Event()
         self.endpoint_listeners: list[Callable[[str, AgentEndpoint | None], None]] = []
@@ -113,10 +122,16 @@ class DirectoryCache:
                     self._endpoint_of_user[event.user_id] = event.sip.endpoint
                     self._notify(event.sip.endpoint, agent)
             case d.UserDeleted():
+                self.default_caller_ids.pop(event.user_id, None)
                 endpoint = self._endpoint_of_user.pop(event.user_id, None)
                 if endpoint:
                     self.endpoints.pop(endpoint, None)
                     self._notify(endpoint, None)
+            case d.AgentSettingsChanged():
+                if event.settings.default_caller_id:
+                    self.default_caller_ids[event.user_id] = event.settings.default_caller_id
+                else:
+                    self.default_caller_ids.pop(event.user_id, None)
             case d.QueueCreated() | d.QueueUpdated():
                 self.queues[event.queue_id] = (event.tenant_id, event.config)
             case d.QueueDeleted():
@@ -129,15 +144,34 @@ class DirectoryCache:
                 if event.config.kind == "did":
                     self.dids[event.config.e164] = DidRoute(event.tenant_id, event.config.e164, event.config)
                     self._did_of_number[event.number_id] = event.config.e164
+                else:
+                    self.caller_ids.setdefault(event.tenant_id, {})[event.config.e164] = event.config.label
+                    self._caller_id_of_number[event.number_id] = (event.tenant_id, event.config.e164)
             case d.NumberDeleted():
                 e164 = self._did_of_number.pop(event.number_id, None)
                 if e164 and e164 == event.e164:
                     self.dids.pop(e164, None)
+                owned = self._caller_id_of_number.pop(event.number_id, None)
+                if owned is not None:
+                    self.caller_ids.get(owned[0], {}).pop(owned[1], None)
 
     def _notify(self, endpoint: str, agent: AgentEndpoint | None) -> None:
         if self.ready.is_set():  # during the first catch-up the provisioner pushes everything at once
             for listener in self.endpoint_listeners:
                 listener(endpoint, agent)
+
+    def endpoint_of(self, user_id: uuid.UUID) -> AgentEndpoint | None:
+        """A user's phone endpoint, if they have one."""
+        endpoint = self._endpoint_of_user.get(user_id)
+        return self.endpoints.get(endpoint) if endpoint else None
+
+    def outbound_numbers(self, tenant_id: str) -> list[str]:
+        """The tenant's own caller IDs (the only numbers an outbound call may show), first added first."""
+        return list(self.caller_ids.get(tenant_id, {}))
+
+    def caller_id_label(self, tenant_id: str, e164: str) -> str:
+        """The label the tenant gave a caller ID (shown to the customer as the caller's name)."""
+        return self.caller_ids.get(tenant_id, {}).get(e164, "")
 
     def queue_name(self, queue_id: uuid.UUID | None) -> str:
         """A queue's name for the agent's caller-id display."""
@@ -146,7 +180,7 @@ class DirectoryCache:
         return self.queues[queue_id][1].name
 
 
-def endpoint_objects(agent: AgentEndpoint) -> list[tuple[str, str, dict[str, str]]]:
+def endpoint_objects(agent: AgentEndpoint, transport: str = "transport-wss") -> list[tuple[str, str, dict[str, str]]]:
     """The PJSIP sorcery objects of one agent's WebRTC endpoint (deploy/asterisk/README.md)."""
     assert agent.sip is not None
     name = agent.sip.endpoint
@@ -154,6 +188,51 @@ def endpoint_objects(agent: AgentEndpoint) -> list[tuple[str, str, dict[str, str
         ("auth", name, {"auth_type": "userpass", "username": agent.sip.username, "password": agent.sip.password}),
         ("aor", name, {"max_contacts": "1", "remove_existing": "yes", "qualify_frequency": "0"}),
         ("endpoint", name, {"context": "from-agents", "disallow": "all", "allow": "ulaw,alaw", "webrtc": "yes",
-                            "transport": "transport-wss", "dtmf_mode": "rfc4733", "auth": name, "aors": name,
+                            "transport": transport, "dtmf_mode": "rfc4733", "auth": name, "aors": name,
                             "callerid": f'"{agent.username}" <{name}>'}),
     ]
+
+
+class InMemoryBlacklist:
+    """The blacklist port until the CRM keeps it from its own events: blocks exactly what `block` was given."""
+
+    def __init__(self) -> None:
+        self._numbers: set[tuple[str, str]] = set()
+
+    def block(self, tenant_id: str, e164: str) -> None:
+        """Never dial this number for this tenant."""
+        self._numbers.add((tenant_id, e164))
+
+    def unblock(self, tenant_id: str, e164: str) -> None:
+        """Allow the number again."""
+        self._numbers.discard((tenant_id, e164))
+
+    def blocked(self, tenant_id: str, e164: str) -> bool:
+        """Whether the tenant's blacklist holds the number (E.164)."""
+        return (tenant_id, e164) in self._numbers
+
+
+class NatsRouter:
+    """The queue-router's `cmd.router.authorize_dial`, by request/reply."""
+
+    def __init__(self, client: ServiceClient, timeout_s: float = 3.0):
+        self._client = client
+        self._timeout_s = timeout_s
+
+    async def authorize_dial(self, command: a.AuthorizeDial) -> None:
+        """Raises the router's Conflict (field `state`) when the agent may not dial, Unavailable when it is away."""
+        await self._client.call(command_subject("router", "authorize_dial"), command, timeout=self._timeout_s)
+
+
+class NatsLiveFeed:
+    """Live notices as JSON on core NATS: fire-and-forget, a phone that misses one gets the next full picture."""
+
+    def __init__(self, nc: NatsClient):
+        self._nc = nc
+
+    async def publish(self, subject: str, message: Frozen) -> None:
+        """Publish without waiting for anyone; a failure is logged, never raised into a call's handling."""
+        try:
+            await self._nc.publish(subject, message.model_dump_json().encode())
+        except Exception as exc:
+            log.warning("telephony.live_publish_failed", subject=subject, error=repr(exc))

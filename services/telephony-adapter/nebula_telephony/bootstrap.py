@@ -1,18 +1,19 @@
-"""Composition root of the telephony adapter: ARI client, directory copy, call handlers, NATS commands."""
+"""Composition root of the telephony adapter: ARI client, directory copy, blacklist, router, call handlers."""
 
 from __future__ import annotations
 
 from nebula_core.deadletter import JetStreamDeadLetters
 from nebula_core.eventstore.jetstream import JetStreamEventStore, ensure_streams
-from nebula_core.runtime import ServiceApp, database_check
+from nebula_core.runtime import ServiceApp, ServiceClient, database_check
 from nebula_core.settings import Settings
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from nebula_telephony import SERVICE, entrypoints
-from nebula_telephony.adapters import DirectoryCache
+from nebula_telephony.adapters import DirectoryCache, InMemoryBlacklist, NatsLiveFeed, NatsRouter
 from nebula_telephony.ari.client import AriClient
 from nebula_telephony.handlers import TelephonyHandlers
 from nebula_telephony.provisioning import EndpointProvisioner
+from nebula_telephony.settings import TelephonySettings
 
 
 async def build(settings: Settings, nats_url: str, engine: AsyncEngine) -> ServiceApp:
@@ -23,9 +24,13 @@ async def build(settings: Settings, nats_url: str, engine: AsyncEngine) -> Servi
     store = JetStreamEventStore(nc)
     directory = DirectoryCache(store)
     ari_client = AriClient(settings.resolved_ari_url(), settings.ari_user, settings.ari_password, settings.ari_app)
-    handlers = TelephonyHandlers(store, ari_client, directory, JetStreamDeadLetters(nc), settings.default_region)
+    own = TelephonySettings()
+    router = NatsRouter(ServiceClient(app.broker, own.router_timeout_s), own.router_timeout_s)
+    # The CRM issue replaces the in-memory blacklist with its copy kept from the CRM's events.
+    handlers = TelephonyHandlers(store, ari_client, directory, JetStreamDeadLetters(nc), settings.default_region,
+                                 router=router, blacklist=InMemoryBlacklist(), live=NatsLiveFeed(nc), settings=own)
     entrypoints.register(app, handlers)
-    listener = entrypoints.AriListener(handlers, EndpointProvisioner(ari_client, directory))
+    listener = entrypoints.AriListener(handlers, EndpointProvisioner(ari_client, directory, own.agent_transport))
     app.components.extend([directory, listener])
     app.checks.append(database_check(engine))
     app.checks.append(listener.status)

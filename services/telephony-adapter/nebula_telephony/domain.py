@@ -3,13 +3,19 @@
 No I/O here. `CallState` is folded from the call's own domain events (so it can be rebuilt from the log
 after a restart); each `on_*`/`decide_*` method answers a `Decision`: the events to append first
 (record before acting) and the ARI actions to carry out after.
+
+An outbound call has the same shape seen from the other side: the agent's channel is its one agent leg,
+the customer's channel (`out-<call>`) is the one the platform dials, holds, and whose end ends the call.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
+import phonenumbers
 from nebula_contracts import calls as c
 from nebula_contracts.envelope import Event
 
@@ -51,6 +57,31 @@ def recording_name_for(call_id: uuid.UUID) -> str:
 def agent_channel_id(offer_id: uuid.UUID) -> str:
     """Our channel id for an agent leg: one per offer."""
     return f"agent-{offer_id.hex}"
+
+
+def customer_channel_id(call_id: uuid.UUID) -> str:
+    """Our channel id for the customer leg of an outbound call."""
+    return f"out-{call_id.hex}"
+
+
+def dial_channel_id(call_id: uuid.UUID) -> str:
+    """Our channel id for the agent's own leg of a call started from the API (their phone rings first)."""
+    return f"dial-{call_id.hex}"
+
+
+# What an outbound call's result is, by how the customer's leg failed. 603 Decline (rejected, Q.850 21) counts
+# as busy: the person refused the call, the number worked (Asterisk's own dialstatus NOANSWER is misleading,
+# traces surprise 5); an agent who gives up while it rings is a no-answer.
+OUTBOUND_RESULT: dict[c.LegFailure, c.CallResult] = {
+    "busy": "busy", "rejected": "busy", "no_answer": "no_answer", "cancelled": "no_answer",
+    "unreachable": "failed", "failed": "failed",
+}
+# How the agent's still-ringing leg is hung up after the customer's leg failed: the agent's phone then shows
+# what the customer's did (busy 486, 603 Decline, 480 no answer), as the outbound_busy_and_noanswer driver did.
+AGENT_HANGUP_REASON: dict[c.LegFailure, str] = {
+    "busy": "busy", "rejected": "normal", "no_answer": "no_answer", "cancelled": "normal",
+    "unreachable": "congestion", "failed": "congestion",
+}
 
 
 def call_id_from_ids(identifier: str) -> uuid.UUID | None:
@@ -128,7 +159,34 @@ class StopPlayback:
     playback_id: str
 
 
-Action = Answer | StartMoh | StopMoh | Hangup | Bridge | DestroyBridge | Play | StopPlayback
+@dataclass(frozen=True)
+class Ring:
+    """Indicate ringing to a channel: 180 to a phone still calling, in-band ringback to an answered one."""
+
+    channel_id: str
+
+
+@dataclass(frozen=True)
+class StopRing:
+    """Stop the in-band ringback."""
+
+    channel_id: str
+
+
+@dataclass(frozen=True)
+class Originate:
+    """Dial a leg into our application (it enters Stasis with `app_args` when answered)."""
+
+    channel_id: str
+    endpoint: str
+    caller_id: str
+    app_args: str
+    timeout_s: int
+    originator: str | None = None
+
+
+Action = (Answer | StartMoh | StopMoh | Hangup | Bridge | DestroyBridge | Play | StopPlayback | Ring | StopRing
+          | Originate)
 
 
 @dataclass
@@ -142,6 +200,91 @@ class Decision:
         self.events.extend(other.events)
         self.actions.extend(other.actions)
         return self
+
+
+# ---------------------------------------------------------------- outbound rules
+
+
+@dataclass(frozen=True)
+class OutboundPlan:
+    """A dial the platform may place: the customer's number and the tenant number shown to them, both E.164."""
+
+    callee: str
+    caller_id: str
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a dial is refused before anything rings; `field` names the culprit for the API."""
+
+    code: c.RejectCode
+    reason: str
+    field: str
+    callee: str = ""
+    caller_id: str = ""
+
+
+def normalise_number(raw: str, region: str) -> str | None:
+    """E.164 for a number an agent typed (E.164, national digits, or 00 + international), None when invalid."""
+    text = "".join(ch for ch in raw.strip() if ch.isdigit() or ch == "+")
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    if not text or len(text) > 20:
+        return None
+    try:
+        parsed = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(parsed):
+        return None
+    return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+
+
+def trunk_digits(e164: str, region: str) -> str:
+    """How the carrier wants a number: national digits at home (`05321234567`), 00 + E.164 abroad."""
+    parsed = phonenumbers.parse(e164, region)
+    if parsed.country_code == phonenumbers.country_code_for_region(region):
+        national = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
+        return "".join(ch for ch in national if ch.isdigit())
+    return "00" + e164.lstrip("+")
+
+
+def plan_outbound(to: str, caller_id: str | None, *, default_caller_id: str | None, allowed: Sequence[str],
+                  blocked: Callable[[str], bool], region: str) -> OutboundPlan | Refusal:
+    """Check a dial: a valid number, one of the tenant's own caller IDs (toll-fraud guard), not blacklisted.
+
+    No caller ID chosen: the agent's default if it is still one of the tenant's numbers, else the tenant's first.
+    """
+    callee = normalise_number(to, region)
+    chosen = normalise_number(caller_id, region) if caller_id else None
+    shown = chosen or caller_id or ""
+    if callee is None:
+        return Refusal("invalid_number", f"{to!r} is not a valid phone number", "to", to, shown)
+    if caller_id:
+        if chosen is None or chosen not in allowed:
+            return Refusal("caller_id_not_allowed", f"{caller_id!r} is not one of the tenant's outbound numbers",
+                           "caller_id", callee, shown)
+    elif default_caller_id in allowed:
+        chosen = default_caller_id
+    elif allowed:
+        chosen = allowed[0]
+    else:
+        return Refusal("caller_id_not_allowed", "the tenant has no outbound number to call from", "caller_id",
+                       callee)
+    assert chosen is not None
+    if blocked(callee):
+        return Refusal("blacklisted", f"{callee} is on the blacklist", "to", callee, chosen)
+    return OutboundPlan(callee, chosen)
+
+
+def customer_originate(call_id: uuid.UUID, plan: OutboundPlan, *, label: str, trunk: str, region: str,
+                       timeout_s: int, originator: str, dial: str = "PJSIP/{number}@{trunk}") -> Originate:
+    """The customer's leg: through the trunk in national digits, showing the tenant's number (and its label)."""
+    number = trunk_digits(plan.caller_id, region)
+    name = label.replace('"', "").strip()
+    return Originate(customer_channel_id(call_id), dial.format(number=trunk_digits(plan.callee, region), trunk=trunk),
+                     f'"{name}" <{number}>' if name else f"<{number}>", f"customer,{call_id}", timeout_s,
+                     originator)
 
 
 # ---------------------------------------------------------------- state
@@ -158,6 +301,7 @@ class AgentLeg:
     answered: bool = False
     ended: bool = False
     cancel_requested: bool = False
+    failure: c.LegFailure | None = None
 
 
 @dataclass
@@ -198,16 +342,34 @@ class CallState:
     ivr_waiting: uuid.UUID | None = None  # an IVR entered and not finished (to resume after a restart)
     hangup_by: c.Party | None = None
     version: int = 0
+    connected_at: datetime | None = None
+    changed_at: datetime | None = None
+    # outbound: who dials whom, and how far the customer's leg got
+    agent_id: uuid.UUID | None = None
+    callee: str | None = None
+    caller_id: str | None = None
+    reject_code: c.RejectCode | None = None
+    customer_dial: Originate | None = None  # planned; placed at once, or once the agent answers (API calls)
+    customer_dialled: bool = False
+    customer_ringing: bool = False
+    customer_answered: bool = False
+    customer_gone: bool = False
+    customer_failure: c.LegFailure | None = None
+    ended_by: c.Party | None = None
 
     # -------------------------------------------------------- evolve (from the call's own events)
 
     def apply(self, event: Event) -> None:
         """Fold one of the call's events into the state."""
+        self.changed_at = event.occurred_at
+        if self.direction == "outbound" and self._apply_outbound(event):
+            return
         match event:
             case c.CallAnswered():
                 self.answered = True
             case c.CallRejected():
                 self.rejected = True
+                self.reject_code = event.code
             case c.CallQueued():
                 self.queue_id = event.queue_id
             case c.IvrEntered():
@@ -226,9 +388,15 @@ class CallState:
                 for leg in self.legs.values():
                     if leg.offer_id == event.offer_id:
                         leg.ended = True
+                        leg.failure = event.cause
             case c.CallConnected():
                 self.connected_agent = event.agent_id
                 self.ever_connected = True
+                self.connected_at = event.occurred_at
+                if self.direction == "outbound":
+                    for leg in self.legs.values():
+                        if leg.agent_id == event.agent_id:
+                            leg.answered = True
             case c.CallHeld():
                 self.held = True
             case c.CallResumed():
@@ -243,6 +411,26 @@ class CallState:
                 self.recording_finished = True
             case c.CallEnded():
                 self.ended = True
+                self.ended_by = event.hangup_by
+
+    def _apply_outbound(self, event: Event) -> bool:
+        """The events only outbound calls have; False for the others."""
+        match event:
+            case c.CallStarted():
+                self.agent_id, self.callee, self.caller_id = event.agent_id, event.callee, event.caller
+                if event.agent_id is not None:
+                    self.legs.setdefault(event.channel_id, AgentLeg(self.call_id, event.agent_id, "",
+                                                                    event.channel_id))
+            case c.CustomerLegRinging():
+                self.customer_dialled = self.customer_ringing = True
+            case c.CustomerLegAnswered():
+                self.customer_dialled = self.customer_answered = True
+            case c.CustomerLegFailed():
+                self.customer_dialled = self.customer_gone = True
+                self.customer_failure = event.cause
+            case _:
+                return False
+        return True
 
     @classmethod
     def from_events(cls, events: list[Event], version: int) -> CallState | None:
@@ -250,8 +438,10 @@ class CallState:
         first = next((e for e in events if isinstance(e, c.CallStarted)), None)
         if first is None:
             return None
+        outbound = first.direction == "outbound"
         state = cls(call_id=first.call_id, tenant_id=first.tenant_id, direction=first.direction,
-                    customer_channel=first.channel_id, caller=first.caller, did=first.did)
+                    customer_channel=customer_channel_id(first.call_id) if outbound else first.channel_id,
+                    caller=first.caller, did=first.did)
         for event in events:
             state.apply(event)
         state.version = version
@@ -271,12 +461,18 @@ class CallState:
     def result(self) -> c.CallResult:
         """How the call ended, for reports."""
         if self.rejected:
-            return "rejected"
+            return "blocked" if self.reject_code == "blacklisted" else "rejected"
         if self.ever_connected:
             return "answered"
+        if self.direction == "outbound":
+            return OUTBOUND_RESULT[self.customer_failure] if self.customer_failure else "failed"
         if self.answered:
             return "abandoned"
         return "failed"
+
+    def agent_leg(self) -> AgentLeg | None:
+        """Outbound: the dialling agent's own leg."""
+        return next((leg for leg in self.legs.values() if leg.agent_id == self.agent_id), None)
 
     # -------------------------------------------------------- decisions
 
@@ -303,12 +499,12 @@ class CallState:
                                         caller=self.caller, did=self.did))
         return d
 
-    def decide_reject(self, reason: str, caller_name: str) -> Decision:
+    def decide_reject(self, reason: str, caller_name: str, code: c.RejectCode = "no_route") -> Decision:
         """Refuse the call before any agent (no route, blacklisted)."""
         self.hangup_by = "system"
         return Decision([self._event(c.CallStarted, direction="inbound", caller=self.caller, caller_name=caller_name,
                                      did=self.did, channel_id=self.customer_channel),
-                         self._event(c.CallRejected, reason=reason)],
+                         self._event(c.CallRejected, reason=reason, code=code)],
                         [Hangup(self.customer_channel, "normal")])
 
     def on_dtmf(self, digit: str) -> Decision:
@@ -386,6 +582,8 @@ class CallState:
 
     def on_channel_destroyed(self, channel_id: str, cause: int, cause_txt: str) -> Decision:
         """A leg is gone: an unanswered agent leg fails the offer; the customer's ends the call."""
+        if self.direction == "outbound":
+            return self._outbound_destroyed(channel_id, cause, cause_txt)
         if channel_id == self.customer_channel:
             return self._customer_gone(cause, cause_txt)
         leg = self.legs.get(channel_id)
@@ -420,6 +618,12 @@ class CallState:
         if self.ended or self.hangup_by is not None:
             return Decision()
         self.hangup_by = by
+        if self.direction == "outbound" and self.connected_agent is None:
+            # Still dialling: drop whatever exists; the legs' ends record the call (cancelled by the agent).
+            d = Decision([], [Hangup(leg.channel_id, "normal") for leg in self.live_legs()])
+            if self.customer_dialled and not self.customer_gone:
+                d.actions.insert(0, Hangup(self.customer_channel, "normal"))
+            return d
         return Decision([], [Hangup(self.customer_channel, "normal")])
 
     def on_lost(self) -> Decision:
@@ -430,7 +634,9 @@ class CallState:
         d = Decision()
         for leg in self.live_legs():
             leg.ended = True
-            if not leg.answered:
+            if self.direction == "outbound":  # the agent's phone is still up: nobody is on the other end
+                d.actions.append(Hangup(leg.channel_id, "normal"))
+            elif not leg.answered:
                 d.events.append(self._event(c.AgentLegFailed, offer_id=leg.offer_id, agent_id=leg.agent_id,
                                             cause="failed", cause_txt="lost while disconnected"))
         d.events.append(self._event(c.CallEnded, hangup_by="unknown", q850=None, cause_txt="unknown",
@@ -442,7 +648,7 @@ class CallState:
         leg = self.legs.get(channel_id)
         if leg is None or leg.ended:
             return Decision()
-        if leg.answered:
+        if leg.answered or self.direction == "outbound":
             return self.on_channel_destroyed(channel_id, 0, "unknown")
         leg.ended = True
         return Decision([self._event(c.AgentLegFailed, offer_id=leg.offer_id, agent_id=leg.agent_id,
@@ -467,3 +673,185 @@ class CallState:
             return Decision()
         self.held = held
         return Decision([self._event(c.CallHeld if held else c.CallResumed, by="agent")])
+
+    # -------------------------------------------------------- outbound
+
+    def add_agent_leg(self, channel_id: str, endpoint: str) -> AgentLeg:
+        """Outbound: the dialling agent's own leg, known before anything is recorded (its events find the call)."""
+        assert self.agent_id is not None
+        leg = AgentLeg(self.call_id, self.agent_id, endpoint, channel_id)
+        self.legs[channel_id] = leg
+        return leg
+
+    def decide_outbound_refusal(self, refusal: Refusal, agent_channel: str, *, hang_up: bool) -> Decision:
+        """Refuse a dial before anything rings: recorded as started, rejected and ended; the agent's phone hung up."""
+        self.hangup_by = "system"
+        self.rejected, self.reject_code = True, refusal.code
+        d = Decision([
+            self._event(c.CallStarted, direction="outbound", caller=refusal.caller_id, callee=refusal.callee or None,
+                        agent_id=self.agent_id, channel_id=agent_channel),
+            self._event(c.CallRejected, reason=refusal.reason, code=refusal.code),
+            self._event(c.CallEnded, hangup_by="system", cause_txt=refusal.reason, result=self.result()),
+        ])
+        leg = self.legs.get(agent_channel)
+        if hang_up:
+            d.actions.append(Hangup(agent_channel, "normal"))
+        elif leg is not None:
+            leg.ended = True  # never created in Asterisk: nothing will report its end
+        return d
+
+    def decide_outbound_start(self, plan: OutboundPlan, agent_channel: str, dial: Originate, *,
+                              agent_first: bool) -> Decision:
+        """The dial is allowed: record it, then ring back to the agent and dial the customer.
+
+        `agent_first` (POST /api/v1/calls): the agent's own phone is rung first; the customer is dialled when
+        they answer it (`on_own_phone_answered`).
+        """
+        self.callee, self.caller_id, self.customer_dial = plan.callee, plan.caller_id, dial
+        d = Decision([self._event(c.CallStarted, direction="outbound", caller=plan.caller_id, callee=plan.callee,
+                                  agent_id=self.agent_id, channel_id=agent_channel)])
+        if not agent_first:
+            self.customer_dialled = True
+            d.actions += [Ring(agent_channel), dial]
+        return d
+
+    def own_phone_failed(self, reason: str) -> Decision:
+        """POST /api/v1/calls: Asterisk could not ring the agent's own phone (not registered, unknown)."""
+        leg = self.agent_leg()
+        if leg is not None:
+            leg.ended = True
+        if self.ended:
+            return Decision()
+        self.ended = True
+        return Decision([self._event(c.CallEnded, hangup_by="system", cause_txt=reason, result="failed")])
+
+    def on_own_phone_answered(self, channel_id: str) -> Decision:
+        """POST /api/v1/calls: the agent answered their phone; now the customer is dialled (they hear ringback)."""
+        leg = self.legs.get(channel_id)
+        if leg is None or leg.ended or self.ended or self.hangup_by is not None or self.customer_dial is None:
+            return Decision([], [Hangup(channel_id, "normal")])
+        leg.answered = True
+        if self.customer_dialled:
+            return Decision()
+        self.customer_dialled = True
+        return Decision([], [Ring(channel_id), self.customer_dial])
+
+    def customer_dial_failed(self, reason: str, *, unreachable: bool) -> Decision:
+        """Asterisk refused to dial the customer (the trunk is down, the agent's leg went away meanwhile)."""
+        if self.customer_gone or self.ended:
+            return Decision()
+        failure: c.LegFailure = "unreachable" if unreachable else "failed"
+        self.customer_gone, self.customer_failure, self.ended = True, failure, True
+        d = Decision([
+            self._event(c.CustomerLegFailed, channel_id=self.customer_channel, cause=failure, cause_txt=reason),
+            self._event(c.CallEnded, hangup_by=self.hangup_by or "system", cause_txt=reason, result=self.result()),
+        ])
+        d.actions += [Hangup(leg.channel_id, AGENT_HANGUP_REASON[failure]) for leg in self.live_legs()]
+        return d
+
+    def on_customer_ringing(self, channel_id: str) -> Decision:
+        """The trunk reported ringing (Dial RINGING) for the customer's leg: recorded once."""
+        if channel_id != self.customer_channel or self.customer_ringing or self.customer_gone or self.ended:
+            return Decision()
+        return Decision([self._event(c.CustomerLegRinging, channel_id=channel_id, callee=self.callee or "")])
+
+    def on_customer_answered(self, channel_id: str) -> Decision:
+        """The customer picked up (their leg entered Stasis): answer the agent's leg, bridge both, record."""
+        leg = self.agent_leg()
+        if (channel_id != self.customer_channel or self.ended or self.hangup_by is not None or leg is None
+                or leg.ended or self.connected_agent is not None):
+            return Decision([], [Hangup(channel_id, "normal")])
+        assert self.agent_id is not None
+        bridge = bridge_id_for(self.call_id)
+        return Decision([
+            self._event(c.CustomerLegAnswered, channel_id=channel_id),
+            self._event(c.CallConnected, agent_id=self.agent_id, bridge_id=bridge),
+        ], [StopRing(leg.channel_id) if leg.answered else Answer(leg.channel_id),
+            Bridge(bridge, (leg.channel_id, channel_id), recording_name_for(self.call_id))])
+
+    def _outbound_destroyed(self, channel_id: str, cause: int, cause_txt: str) -> Decision:
+        """Outbound: the customer's leg ending unanswered fails the call with its real cause; the agent's cancels."""
+        if channel_id == self.customer_channel:
+            if self.customer_gone:
+                return Decision()
+            self.customer_gone = True
+            if self.ever_connected:
+                return self._customer_gone(cause, cause_txt)
+            if self.ended:
+                return Decision()
+            # Ended by us (the agent gave up, a hang-up command): cancelled; else what the far end or timer said.
+            failure = "cancelled" if self.hangup_by is not None else leg_failure(cause, False)
+            self.customer_failure, self.ended = failure, True
+            by = self.hangup_by or ("customer" if failure in ("busy", "rejected") else "system")
+            d = Decision([
+                self._event(c.CustomerLegFailed, channel_id=channel_id, cause=failure, q850=cause, cause_txt=cause_txt),
+                self._event(c.CallEnded, hangup_by=by, q850=cause, cause_txt=cause_txt, result=self.result()),
+            ])
+            d.actions += [Hangup(leg.channel_id, AGENT_HANGUP_REASON[failure]) for leg in self.live_legs()]
+            return d
+        leg = self.legs.get(channel_id)
+        if leg is None or leg.ended:
+            return Decision()
+        leg.ended = True
+        if self.ended:
+            return Decision()
+        if self.hangup_by is None:
+            self.hangup_by = "agent"
+        if self.customer_dialled and not self.customer_gone:
+            return Decision([], [Hangup(self.customer_channel, "normal")])  # its end records the call
+        self.ended = True  # the customer was never dialled
+        return Decision([self._event(c.CallEnded, hangup_by=self.hangup_by, q850=cause, cause_txt=cause_txt,
+                                     result=self.result())])
+
+
+# ---------------------------------------------------------------- live: the agent's phone (CallNotice)
+
+# An agent's unanswered leg of an inbound call, as their phone shows its end.
+LEG_RESULT: dict[c.LegFailure, c.CallResult] = {
+    "no_answer": "no_answer", "busy": "busy", "rejected": "rejected", "unreachable": "failed", "failed": "failed",
+    "cancelled": "no_answer",
+}
+
+
+def call_notices(call: CallState, queue_name: str | None = None) -> dict[uuid.UUID, c.CallNotice]:
+    """What each agent's phone shows of the call now (a pure view of the state; sent when it changes)."""
+    if call.changed_at is None:
+        return {}
+    common: dict[str, object] = {"call_id": call.call_id, "direction": call.direction, "held": call.held,
+                                 "muted": call.muted, "connected_at": call.connected_at, "at": call.changed_at}
+    if call.direction == "outbound":
+        if call.agent_id is None:
+            return {}
+        phase: c.CallPhase = ("ended" if call.ended else "connected" if call.connected_agent is not None
+                              else "ringing" if call.customer_ringing else "dialling")
+        cause = (call.reject_code or call.customer_failure or _ended_by(call)) if phase == "ended" else None
+        return {call.agent_id: c.CallNotice.model_validate({
+            **common, "agent_id": call.agent_id, "phase": phase, "number": call.callee or "",
+            "caller_id": call.caller_id, "result": call.result() if phase == "ended" else None, "cause": cause})}
+    notices = {}
+    inbound = {**common, "number": call.caller, "did": call.did, "queue_id": call.queue_id, "queue_name": queue_name}
+    for leg in call.legs.values():  # in ringing order: an agent rung twice shows the latest
+        result: c.CallResult | None = None
+        cause = None
+        if leg.answered and call.connected_agent == leg.agent_id:
+            phase = "ended" if call.ended else "connected"
+            if call.ended:
+                result, cause = call.result(), _ended_by(call)
+        elif leg.ended or leg.answered:
+            phase, failure = "ended", leg.failure or "cancelled"
+            result = "abandoned" if failure == "cancelled" and call.ended and not call.ever_connected \
+                else LEG_RESULT[failure]
+            cause = failure
+        else:
+            phase = "ringing"
+        mine = leg.agent_id == call.connected_agent
+        notices[leg.agent_id] = c.CallNotice.model_validate({
+            **inbound, "agent_id": leg.agent_id, "phase": phase, "result": result, "cause": cause,
+            "held": call.held and mine, "muted": call.muted and mine, "connected_at": call.connected_at if mine
+            else None})
+    return notices
+
+
+def _ended_by(call: CallState) -> str:
+    by = call.ended_by or call.hangup_by
+    return "lost" if by in (None, "unknown") else f"{by}_hung_up"

@@ -20,6 +20,7 @@ log = get_logger(__name__)
 def register(app: ServiceApp, h: TelephonyHandlers) -> None:
     """Bind the telephony commands to their subjects."""
     app.command("ring_agent", c.RingAgent)(h.ring_agent)
+    app.command("start_outbound_call", c.StartOutboundCall)(h.start_outbound_call)
     app.command("cancel_ringing", c.CancelRinging)(h.cancel_ringing)
     app.command("hold", c.HoldCall)(h.hold)
     app.command("resume", c.ResumeCall)(h.resume)
@@ -63,6 +64,7 @@ class AriListener:
         if self._task:
             await cancel_until_done(self._task)
         await self._h.workers.drain()
+        await self._h.flush_notices()
         await self._h.ari.close()
 
     async def status(self) -> ConnectionStatus:

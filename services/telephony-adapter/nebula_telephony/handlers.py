@@ -3,7 +3,13 @@
 Each call has its own worker queue, so the events and commands of one call are handled strictly in
 order while different calls proceed concurrently. A decision's events are appended (with the call's
 expected version) before its ARI actions run; hold and mute, which Asterisk does not report (surprise
-9), are recorded when the ARI request succeeds.
+9), are recorded when the ARI request succeeds. After a change is recorded, each agent whose phone shows
+the call gets a live CallNotice (sent in the background: nothing waits for it).
+
+Outbound calls come two ways: an agent's phone dials (StasisStart `outbound,<number>[,<caller id>]`), or
+POST /api/v1/calls (`start_outbound_call`: the agent's phone is rung first, `agent-out,<call>`). Either way
+the number, the caller ID and the blacklist are checked here, the queue-router authorises the agent (and
+holds them as dialling), then the customer is dialled through the trunk (`customer,<call>`).
 """
 
 from __future__ import annotations
@@ -14,24 +20,53 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
+from nebula_contracts import agents as a
 from nebula_contracts import calls as c
-from nebula_contracts.errors import Conflict, Forbidden, NotFound, Unavailable
-from nebula_contracts.subjects import event_subject
+from nebula_contracts.envelope import SYSTEM, Actor, Frozen, derived_id
+from nebula_contracts.errors import Conflict, Forbidden, InvalidInput, NebulaError, NotFound, Unavailable
+from nebula_contracts.subjects import event_subject, live_subject
 from nebula_core.deadletter import DeadLetter, DeadLetterSink
 from nebula_core.eventstore.port import ConcurrencyConflict, EventStore, RecordedEvent
 from nebula_core.telemetry import get_logger
 from pydantic import ValidationError
 
 from nebula_telephony import domain
-from nebula_telephony.adapters import DirectoryCache, to_e164
+from nebula_telephony.adapters import DirectoryCache, InMemoryBlacklist, to_e164
 from nebula_telephony.ari import models as ari
 from nebula_telephony.ari.client import AriClient, AriError
-from nebula_telephony.domain import CallState, Decision
+from nebula_telephony.domain import CallState, Decision, OutboundPlan, Refusal
+from nebula_telephony.settings import TelephonySettings
 
 log = get_logger(__name__)
 UNROUTED_TENANT = "_unrouted"
+LEG_ARGS = (["agent"], ["agent-out"], ["customer"])  # StasisStart args of the legs we originate: <kind>,<call>
+ROUTER_REFUSALS: dict[str, c.RejectCode] = {"agent_busy": "agent_busy", "agent_not_outbound": "agent_not_outbound"}
+
+
+class Blacklist(Protocol):
+    """Numbers a tenant never calls (the CRM keeps it; a local copy, no lookup per call)."""
+
+    def blocked(self, tenant_id: str, e164: str) -> bool:
+        """Whether the number is on the tenant's blacklist."""
+        ...
+
+
+class DialAuthority(Protocol):
+    """The queue-router's say on whether an agent may dial now (request/reply)."""
+
+    async def authorize_dial(self, command: a.AuthorizeDial) -> None:
+        """Returns when allowed; raises the router's typed error (Conflict on `state`) when not."""
+        ...
+
+
+class LiveFeed(Protocol):
+    """Where live notices go (core NATS `live.<tenant>.…`, relayed by the gateway)."""
+
+    async def publish(self, subject: str, message: Frozen) -> None:
+        """Send one notice; never raises."""
+        ...
 
 
 @dataclass
@@ -99,16 +134,24 @@ class TelephonyHandlers:
     """Turns ARI facts into call events and carries out telephony commands."""
 
     def __init__(self, store: EventStore, ari_client: AriClient, directory: DirectoryCache,
-                 dead_letters: DeadLetterSink, region: str = "TR"):
+                 dead_letters: DeadLetterSink, region: str = "TR", *, router: DialAuthority | None = None,
+                 blacklist: Blacklist | None = None, live: LiveFeed | None = None,
+                 settings: TelephonySettings | None = None):
         self.store = store
         self.ari = ari_client
         self.directory = directory
         self.dead_letters = dead_letters
         self.region = region
+        self.router = router
+        self.blacklist: Blacklist = blacklist or InMemoryBlacklist()
+        self.live = live
+        self.settings = settings or TelephonySettings()
         self.calls: dict[uuid.UUID, CallState] = {}
         self.by_channel: dict[str, uuid.UUID] = {}
         self.workers = CallWorkers()
         self._ivr_timers: dict[uuid.UUID, asyncio.TimerHandle] = {}
+        self._shown: dict[uuid.UUID, dict[uuid.UUID, dict[str, Any]]] = {}  # call -> agent -> last notice sent
+        self._sending: set[asyncio.Task[None]] = set()
         self.ari_connected = asyncio.Event()
 
     # ------------------------------------------------------------ recording and acting
@@ -125,12 +168,31 @@ class TelephonyHandlers:
             call.version = result.version
             for event in decision.events:
                 call.apply(event)
+        followups = []
         for action in decision.actions:
-            await self._act(call, action)
+            followup = await self._act(call, action)
+            if followup is not None:
+                followups.append(followup)
+        if decision.events:
+            self._announce(call)
+        for followup in followups:
+            await self._execute(call, followup)
         if call.ended and not call.live_legs():
             self._finish(call)
 
-    async def _act(self, call: CallState, action: domain.Action) -> None:
+    async def _act(self, call: CallState, action: domain.Action) -> Decision | None:
+        """Carry out one action; a refused dial answers the decision that records it."""
+        if isinstance(action, domain.Originate):
+            try:
+                await self.ari.originate(endpoint=action.endpoint, app_args=action.app_args,
+                                         caller_id=action.caller_id, timeout_s=action.timeout_s,
+                                         channel_id=action.channel_id, originator=action.originator)
+            except AriError as exc:
+                log.warning("call.dial_refused", call_id=str(call.call_id), endpoint=action.endpoint,
+                            status=exc.status, error=exc.message)
+                # 500 "Allocation failed": Asterisk could not even create the leg (trunk down or unknown).
+                return call.customer_dial_failed(exc.message, unreachable=exc.status == 500)
+            return None
         try:
             match action:
                 case domain.Answer():
@@ -141,6 +203,10 @@ class TelephonyHandlers:
                     await self.ari.stop_moh(action.channel_id)
                 case domain.Hangup():
                     await self.ari.hangup(action.channel_id, action.reason)
+                case domain.Ring():
+                    await self.ari.ring(action.channel_id)
+                case domain.StopRing():
+                    await self.ari.ring_stop(action.channel_id)
                 case domain.Play():
                     await self.ari.play(action.channel_id, action.media, action.playback_id)
                 case domain.StopPlayback():
@@ -157,9 +223,39 @@ class TelephonyHandlers:
             level = "info" if exc.status in (404, 409, 412) else "warning"
             getattr(log, level)("ari.action_failed", call_id=str(call.call_id), action=type(action).__name__,
                                 status=exc.status, error=exc.message)
+        return None
+
+    def _announce(self, call: CallState) -> None:
+        """Send each agent whose phone shows the call its new picture, if it changed (in the background)."""
+        if self.live is None or (call.direction == "inbound" and not call.legs):
+            return  # nobody's phone shows an inbound call before it is offered
+        queue = self.directory.queue_name(call.queue_id) or None if call.direction == "inbound" else None
+        shown = self._shown.setdefault(call.call_id, {})
+        for agent_id, notice in domain.call_notices(call, queue).items():
+            picture = notice.model_dump(exclude={"at"})
+            if shown.get(agent_id) == picture:
+                continue
+            shown[agent_id] = picture
+            task = asyncio.create_task(self.live.publish(live_subject(call.tenant_id, "agent", str(agent_id)),
+                                                         notice))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
+
+    async def flush_notices(self) -> None:
+        """Wait for the notices still being sent (shutdown, tests)."""
+        while self._sending:
+            await asyncio.gather(*list(self._sending), return_exceptions=True)
+
+    def _track(self, call: CallState) -> None:
+        """Know the call and every channel of it, so the events of each find it."""
+        self.calls[call.call_id] = call
+        self.by_channel[call.customer_channel] = call.call_id
+        for channel in call.legs:
+            self.by_channel[channel] = call.call_id
 
     def _finish(self, call: CallState) -> None:
         self.calls.pop(call.call_id, None)
+        self._shown.pop(call.call_id, None)
         for channel, call_id in list(self.by_channel.items()):
             if call_id == call.call_id:
                 del self.by_channel[channel]
@@ -185,9 +281,7 @@ class TelephonyHandlers:
             await self._inbound(event)
             return
         if isinstance(event, ari.StasisStart) and event.args[:1] == ["outbound"]:
-            # Agents dialling out is the agent-workspace work; until then the leg must not hang in Stasis.
-            log.warning("call.outbound_refused", channel=event.channel.id, reason="outbound calls not enabled")
-            await self._act_unknown(domain.Hangup(event.channel.id, "normal"))
+            self._outbound(event)
             return
         call_id = self._call_of(event)
         if call_id is None:
@@ -196,7 +290,7 @@ class TelephonyHandlers:
 
     def _call_of(self, event: Any) -> uuid.UUID | None:
         channel = getattr(event, "channel", None) or getattr(event, "peer", None)
-        if isinstance(event, ari.StasisStart) and event.args[:1] == ["agent"] and len(event.args) > 1:
+        if isinstance(event, ari.StasisStart) and event.args[:1] in LEG_ARGS and len(event.args) > 1:
             with contextlib.suppress(ValueError):
                 return uuid.UUID(event.args[1])
         if channel is not None and channel.id in self.by_channel:
@@ -220,6 +314,12 @@ class TelephonyHandlers:
         match event:
             case ari.StasisStart() if event.args[:1] == ["agent"]:
                 decision = call.on_agent_answered(event.channel.id)
+            case ari.StasisStart() if event.args[:1] == ["customer"]:
+                decision = call.on_customer_answered(event.channel.id)
+            case ari.StasisStart() if event.args[:1] == ["agent-out"]:
+                decision = call.on_own_phone_answered(event.channel.id)
+            case ari.Dial() if event.dialstatus in ("RINGING", "PROGRESS"):
+                decision = call.on_customer_ringing(event.peer.id)
             case ari.ChannelDestroyed():
                 decision = call.on_channel_destroyed(event.channel.id, event.cause, event.cause_txt)
             case ari.ChannelDtmfReceived() if event.channel.id == call.customer_channel:
@@ -270,6 +370,114 @@ class TelephonyHandlers:
                 await self._execute(call, call.decide_after_answer())
 
         self.workers.submit(call_id, start)
+
+    # ------------------------------------------------------------ outbound
+
+    def _outbound(self, event: ari.StasisStart) -> None:
+        """An agent's phone dialled out: whose phone, may they, is the number fine; then ring back and dial."""
+        channel = event.channel
+        to = event.args[1] if len(event.args) > 1 else channel.dialplan.exten
+        chosen = event.args[2] if len(event.args) > 2 and event.args[2] else None
+        endpoint = channel.technology_resource
+        agent = self.directory.endpoints.get(endpoint)
+        call_id = uuid.uuid4()
+        call = CallState(call_id=call_id, tenant_id=agent.tenant_id if agent else UNROUTED_TENANT,
+                         direction="outbound", customer_channel=domain.customer_channel_id(call_id),
+                         caller=channel.caller.number, agent_id=agent.user_id if agent else None)
+        if agent is not None:
+            call.add_agent_leg(channel.id, endpoint)
+        self._track(call)
+        self.by_channel[channel.id] = call_id
+
+        async def start() -> None:
+            if agent is None:
+                unknown = Refusal("unknown_endpoint", f"endpoint {endpoint!r} is no agent's phone", "endpoint",
+                                  to_e164(to, self.region), chosen or "")
+                await self._execute(call, call.decide_outbound_refusal(unknown, channel.id, hang_up=True))
+                return
+            plan = self._plan(call, to, chosen)
+            if isinstance(plan, OutboundPlan):
+                try:
+                    await self._authorize(call, SYSTEM)
+                except NebulaError as exc:
+                    code = ROUTER_REFUSALS.get(str((exc.details or {}).get("code")), "agent_not_outbound") \
+                        if not isinstance(exc, Unavailable) else "unavailable"
+                    plan = Refusal(code, exc.message, "state", plan.callee, plan.caller_id)
+            if isinstance(plan, Refusal):
+                log.info("call.dial_refused", call_id=str(call_id), endpoint=endpoint, code=plan.code)
+                await self._execute(call, call.decide_outbound_refusal(plan, channel.id, hang_up=True))
+                return
+            dial = self._customer_dial(call, plan, originator=channel.id)
+            await self._execute(call, call.decide_outbound_start(plan, channel.id, dial, agent_first=False))
+
+        self.workers.submit(call_id, start)
+
+    def _plan(self, call: CallState, to: str, caller_id: str | None) -> OutboundPlan | Refusal:
+        """The number, the caller ID (the agent's choice, their default, or the tenant's first) and the blacklist."""
+        assert call.agent_id is not None
+        default = self.directory.default_caller_ids.get(call.agent_id)
+        return domain.plan_outbound(to, caller_id, default_caller_id=default,
+                                    allowed=self.directory.outbound_numbers(call.tenant_id),
+                                    blocked=lambda number: self.blacklist.blocked(call.tenant_id, number),
+                                    region=self.region)
+
+    async def _authorize(self, call: CallState, actor: Actor) -> None:
+        """The router's yes (it holds the agent as dialling from now), or its typed refusal."""
+        assert call.agent_id is not None
+        if self.router is None:
+            raise Unavailable("no queue-router to authorise the dial", field="state")
+        await self.router.authorize_dial(a.AuthorizeDial(
+            command_id=derived_id(call.call_id, "authorize-dial"), tenant_id=call.tenant_id, actor=actor,
+            correlation_id=call.call_id, agent_id=call.agent_id, call_id=call.call_id))
+
+    def _customer_dial(self, call: CallState, plan: OutboundPlan, originator: str) -> domain.Originate:
+        return domain.customer_originate(
+            call.call_id, plan, label=self.directory.caller_id_label(call.tenant_id, plan.caller_id),
+            trunk=self.settings.trunk, region=self.region, timeout_s=self.settings.customer_ring_timeout_s,
+            originator=originator, dial=self.settings.customer_dial)
+
+    async def start_outbound_call(self, cmd: c.StartOutboundCall) -> dict[str, Any]:
+        """POST /api/v1/calls: ring the agent's own phone, then the customer; a retry finds the same call."""
+        known = self.calls.get(cmd.call_id)
+        if known is not None:
+            if known.tenant_id != cmd.tenant_id or known.agent_id != cmd.agent_id:
+                raise NotFound(f"call {cmd.call_id} not found", field="call_id")
+            return {"call_id": str(cmd.call_id)}
+        if (await self.store.read(event_subject(cmd.tenant_id, c.AGGREGATE_CALL, str(cmd.call_id)))).events:
+            return {"call_id": str(cmd.call_id)}  # placed before (its command retried after a restart)
+        phone = self.directory.endpoint_of(cmd.agent_id)
+        if phone is None or phone.tenant_id != cmd.tenant_id or phone.sip is None:
+            raise Conflict("you have no phone to ring; an admin can check your user", field="state")
+        call = CallState(call_id=cmd.call_id, tenant_id=cmd.tenant_id, direction="outbound",
+                         customer_channel=domain.customer_channel_id(cmd.call_id), agent_id=cmd.agent_id)
+        channel = domain.dial_channel_id(cmd.call_id)
+        call.add_agent_leg(channel, phone.sip.endpoint)
+        plan = self._plan(call, cmd.to, cmd.caller_id)
+        if isinstance(plan, Refusal) and plan.code != "blacklisted":
+            raise InvalidInput(plan.reason, field=plan.field, details={"code": plan.code})
+        if isinstance(plan, OutboundPlan):
+            await self._authorize(call, cmd.actor)  # the router's Conflict on `state` goes back as it is
+        self._track(call)
+        endpoint = phone.sip.endpoint
+
+        async def run() -> dict[str, Any]:
+            if isinstance(plan, Refusal):  # blacklisted: recorded (the report counts blocked calls), never dialled
+                await self._execute(call, call.decide_outbound_refusal(plan, channel, hang_up=False))
+                raise Forbidden(plan.reason, field="to", details={"code": plan.code, "call_id": str(call.call_id)})
+            dial = self._customer_dial(call, plan, originator=channel)
+            await self._execute(call, call.decide_outbound_start(plan, channel, dial, agent_first=True))
+            digits = domain.trunk_digits(plan.callee, self.region)
+            try:
+                await self.ari.originate(endpoint=f"PJSIP/{endpoint}", app_args=f"agent-out,{call.call_id}",
+                                         caller_id=f'"{digits}" <{digits}>',
+                                         timeout_s=self.settings.agent_ring_timeout_s, channel_id=channel)
+            except AriError as exc:
+                await self._execute(call, call.own_phone_failed(exc.message))
+                raise Conflict(f"your phone could not be rung ({exc.message}); is it registered?",
+                               field="phone") from None
+            return {"call_id": str(call.call_id)}
+
+        return dict(await self.workers.submit(call.call_id, run, wait=True))
 
     # ------------------------------------------------------------ IVR timers
 
@@ -394,11 +602,16 @@ class TelephonyHandlers:
         return dict(await self._in_call(cmd, run))
 
     async def hangup(self, cmd: c.HangupCall) -> dict[str, Any]:
-        """End the call (an agent: only their own)."""
+        """End the call (an agent: only their own; an outbound call also while it is still dialling)."""
         async def run(call: CallState) -> dict[str, Any]:
             by: c.Party = "system"
             if cmd.actor.kind == "user":
-                self._check_agent(call, cmd)
+                if call.direction == "outbound" and call.connected_agent is None:
+                    actor = cmd.actor
+                    if actor.role == "agent" and actor.user_id != str(call.agent_id):
+                        raise Forbidden("this is not your call")
+                else:
+                    self._check_agent(call, cmd)
                 by = "agent"
             await self._execute(call, call.decide_hangup(by))
             return {"hangup": True}
@@ -435,6 +648,7 @@ class TelephonyHandlers:
             self.by_channel[call.customer_channel] = call.call_id
             for leg in call.legs.values():
                 self.by_channel[leg.channel_id] = call.call_id
+            self.by_channel[call.customer_channel] = call.call_id
             self._resume_ivr(call)
         return len(self.calls)
 
@@ -464,7 +678,9 @@ class TelephonyHandlers:
                 for leg in list(call.live_legs()):
                     if leg.channel_id not in alive:
                         decision += call.on_leg_lost(leg.channel_id)
-                if call.customer_channel not in alive:
+                # An outbound call's customer leg exists only once dialled (API calls dial after the agent answers).
+                expected = call.direction == "inbound" or (call.customer_dialled and not call.customer_gone)
+                if expected and call.customer_channel not in alive:
                     decision += call.on_lost()
                 await self._execute(call, decision)
             self.workers.submit(call.call_id, settle)

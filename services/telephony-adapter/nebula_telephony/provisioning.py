@@ -20,9 +20,10 @@ CONFIG_CLASS = "res_pjsip"
 class EndpointProvisioner:
     """Keeps Asterisk's agent endpoints equal to the directory's."""
 
-    def __init__(self, ari: AriClient, directory: DirectoryCache):
+    def __init__(self, ari: AriClient, directory: DirectoryCache, transport: str = "transport-wss"):
         self._ari = ari
         self._directory = directory
+        self._transport = transport
         self._tasks: set[asyncio.Task[object]] = set()
         directory.endpoint_listeners.append(self._changed)
 
@@ -34,7 +35,7 @@ class EndpointProvisioner:
     async def push(self, agent: AgentEndpoint) -> bool:
         """Create or replace one agent's auth, aor and endpoint."""
         try:
-            for object_type, name, fields in endpoint_objects(agent):
+            for object_type, name, fields in endpoint_objects(agent, self._transport):
                 await self._ari.put_config(CONFIG_CLASS, object_type, name, fields)
         except AriError as exc:
             log.warning("endpoint.provision_failed", endpoint=agent.sip.endpoint if agent.sip else "?",

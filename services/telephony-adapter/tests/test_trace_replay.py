@@ -1,174 +1,21 @@
 """The adapter replays every real inbound trace: the call events it appends are what the scenario did.
 
-The recorded ARI events are fed to the adapter as Asterisk sent them. Where the trace's driver sent a
-request that our platform would send as a command (ring an agent, hold, mute, hang up), the harness sends
-that command to the adapter; everything else the adapter decides itself (answer, music, bridge, record).
-Asterisk's side of each REST call is a recorder that answers 2xx, and ids the adapter chooses (agent
-channel ids, recording names) are mapped onto the ids in the trace.
+The harness (replay_kit) feeds the recorded ARI events to the adapter and turns the driver's requests
+that our platform sends as commands into those commands.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
-import uuid
-from pathlib import Path
 from typing import Any
 
 import pytest
 from nebula_contracts import calls as c
-from nebula_contracts import directory as d
-from nebula_contracts.envelope import Actor
 from nebula_core.deadletter import InMemoryDeadLetters
-from nebula_core.eventstore.memory import InMemoryEventStore
-from nebula_telephony.adapters import DirectoryCache
-from nebula_telephony.ari.client import AriClient
 from nebula_telephony.ari.models import Channel
 from nebula_telephony.handlers import TelephonyHandlers
+from replay_kit import AGENTS, IVR, QUEUE, SALES, TENANT, Replay
 
 from tests.support import wait_until
-
-TRACES = Path(__file__).resolve().parents[3].parent / "shared" / "asterisk" / "traces"
-TENANT = "acme"
-QUEUE = uuid.UUID("00000000-0000-0000-0000-0000000000a1")
-IVR = uuid.UUID("00000000-0000-0000-0000-0000000000b1")
-SALES = uuid.UUID("00000000-0000-0000-0000-0000000000a2")
-AGENTS = {"1001": uuid.UUID(int=1001), "1002": uuid.UUID(int=1002), "1100": uuid.UUID(int=1100)}
-
-
-class RecordingAri(AriClient):
-    """Asterisk's REST side for replays: records each request, answers like a healthy Asterisk."""
-
-    def __init__(self) -> None:
-        super().__init__("http://asterisk.invalid", "nebula", "nebula", "nebula")
-        self.requests: list[tuple[str, str, dict[str, Any]]] = []
-        self.alive: set[str] = set()
-
-    async def _call(self, method: str, path: str, params: dict[str, Any] | None = None, body: Any = None) -> Any:
-        self.requests.append((method, path, dict(params or {})))
-        if method == "POST" and path == "/channels":
-            return {"id": params["channelId"], "name": f"{params['endpoint']}-00000001", "state": "Down"}  # type: ignore[index]
-        if method == "GET" and path == "/channels":
-            return [{"id": i, "name": "PJSIP/x-1", "state": "Up"} for i in sorted(self.alive)]
-        if method == "POST" and path == "/bridges":
-            return {"id": params["bridgeId"], "technology": "simple_bridge", "bridge_type": "mixing"}  # type: ignore[index]
-        return None
-
-
-def load(name: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in (TRACES / f"{name}.jsonl").read_text().splitlines()]
-
-
-def directory(store: InMemoryEventStore, target: str = "queue") -> DirectoryCache:
-    cache = DirectoryCache(store)
-    cache.apply(d.QueueCreated(tenant_id=TENANT, queue_id=QUEUE, config=d.QueueConfig(name="support")))
-    cache.apply(d.QueueCreated(tenant_id=TENANT, queue_id=SALES, config=d.QueueConfig(name="sales")))
-    cache.apply(d.IvrMenuCreated(tenant_id=TENANT, ivr_id=IVR, config=d.IvrConfig(
-        name="main", options={"1": SALES, "2": QUEUE}, default_queue_id=QUEUE, timeout_s=5)))
-    config = d.NumberConfig(e164="+908501234567", kind="did", target="queue", queue_id=QUEUE) if target == "queue" \
-        else d.NumberConfig(e164="+908501234567", kind="did", target="ivr", ivr_id=IVR)
-    cache.apply(d.NumberCreated(tenant_id=TENANT, number_id=uuid.uuid4(), config=config))
-    for endpoint, user_id in AGENTS.items():
-        cache.apply(d.UserCreated(tenant_id=TENANT, user_id=user_id, username=f"agent{endpoint}",
-                                  display_name=endpoint, role="agent", password_hash="x",
-                                  sip=d.SipCredentials(endpoint=endpoint, username=endpoint, password="p")))
-    cache.ready.set()
-    return cache
-
-
-class Replay:
-    """Feeds a trace to a TelephonyHandlers and collects what it appended."""
-
-    def __init__(self, name: str, target: str = "queue"):
-        self.records = load(name)
-        self.store = InMemoryEventStore()
-        self.ari = RecordingAri()
-        self.handlers = TelephonyHandlers(self.store, self.ari, directory(self.store, target), InMemoryDeadLetters())
-        self.ids: dict[str, str] = {}
-        self.customer: str | None = None
-        self.agent_channels: dict[str, str] = {}  # trace id -> ours
-
-    def remap(self, message: dict[str, Any]) -> dict[str, Any]:
-        text = json.dumps(message)
-        for theirs, ours in self.ids.items():
-            text = text.replace(theirs, ours)
-        return dict(json.loads(text))
-
-    async def idle(self) -> None:
-        for _ in range(50):
-            await asyncio.sleep(0)
-        for queue in list(self.handlers.workers._queues.values()):
-            await queue.join()
-
-    def call(self) -> Any:
-        return next(iter(self.handlers.calls.values()), None)
-
-    def _response_id(self, index: int, method: str, path: str) -> str:
-        for record in self.records[index + 1:]:
-            if record["dir"] == "response" and record["method"] == method and record["path"] == path:
-                return str(record["body"]["id"])
-        raise AssertionError("no response for the originate")
-
-    async def run(self) -> list[Any]:
-        call_id: uuid.UUID | None = None
-        for index, record in enumerate(self.records):
-            if record["dir"] == "event":
-                msg = record["msg"]
-                if msg.get("type") == "StasisStart" and msg.get("args", [""])[0] == "inbound":
-                    self.customer = msg["channel"]["id"]
-                if msg.get("type") == "ChannelCreated":
-                    self.ari.alive.add(self.ids.get(msg["channel"]["id"], msg["channel"]["id"]))
-                if msg.get("type") == "ChannelDestroyed":
-                    self.ari.alive.discard(self.ids.get(msg["channel"]["id"], msg["channel"]["id"]))
-                if msg.get("type", "").startswith("Recording") and self.call() is not None:
-                    self.ids.setdefault(msg["recording"]["name"], f"rec-{self.call().call_id.hex}")
-                await self.handlers.on_ari_message(self.remap(msg))
-                await self.idle()
-                if call_id is None and self.call() is not None:
-                    call_id = self.call().call_id
-                    assert self.customer
-                    self.ids[self.customer] = self.customer
-            elif record["dir"] == "request":
-                await self.request(index, record, call_id)
-                await self.idle()
-            elif record["dir"] == "note" and "WebSocket open" in record["text"] and call_id is not None:
-                await self.handlers.reconcile()
-                await self.idle()
-        assert call_id is not None or not self.handlers.calls
-        if call_id is None:
-            return []
-        read = await self.store.read(f"evt.{TENANT}.call.{call_id}")
-        return [r.decode() for r in read.events]
-
-    async def request(self, index: int, record: dict[str, Any], call_id: uuid.UUID | None) -> None:
-        method, path, params = record["method"], record["path"].removeprefix("/ari"), record["params"] or {}
-        call = self.call()
-        if call is None:
-            return
-        if method == "POST" and path == "/channels" and str(params.get("appArgs", "")).startswith("agent,"):
-            endpoint = params["endpoint"].split("/", 1)[1]
-            offer = uuid.uuid4()
-            theirs = params.get("channelId") or self._response_id(index, method, record["path"])
-            self.ids[theirs] = f"agent-{offer.hex}"
-            self.ids[f"agent,{self.customer}"] = f"agent,{call.call_id}"
-            self.ids[f'"agent", "{self.customer}"'] = f'"agent", "{call.call_id}"'
-            await self.handlers.ring_agent(c.RingAgent(tenant_id=TENANT, call_id=call.call_id, offer_id=offer,
-                                                       agent_id=AGENTS[endpoint], endpoint=endpoint,
-                                                       timeout_s=int(params.get("timeout", 30))))
-            return
-        agent = Actor(user_id=str(call.connected_agent), role="agent", kind="user") if call.connected_agent else None
-        commands: dict[tuple[str, str], type[c.CallCommand]] = {
-            ("POST", "hold"): c.HoldCall, ("DELETE", "hold"): c.ResumeCall,
-            ("POST", "mute"): c.MuteCall, ("DELETE", "mute"): c.UnmuteCall}
-        parts = path.strip("/").split("/")
-        if len(parts) == 3 and parts[0] == "channels" and (method, parts[2]) in commands and agent:
-            await getattr(self.handlers, commands[(method, parts[2])].__name__.removesuffix("Call").lower()
-                          .replace("holdcall", "hold"))(commands[(method, parts[2])](
-                              tenant_id=TENANT, call_id=call.call_id, actor=agent))
-            return
-        if method == "DELETE" and len(parts) == 2 and parts[0] == "channels" and parts[1] == self.customer \
-                and not call.ended:
-            await self.handlers.hangup(c.HangupCall(tenant_id=TENANT, call_id=call.call_id))
 
 
 def kinds(events: list[Any]) -> list[str]:
@@ -285,6 +132,7 @@ async def test_unknown_did_is_rejected_and_recorded() -> None:
     await replay.idle()
     read = await replay.store.read(f"evt._unrouted.call.{next(iter(replay.handlers.calls))}")
     assert [r.event_type for r in read.events] == ["CallStarted", "CallRejected"]
+    assert read.events[1].decode().code == "no_route"  # type: ignore[attr-defined]
     assert replay.ari.requests[-1] == ("DELETE", f"/channels/{start['channel']['id']}", {"reason": "normal"})
 
 

@@ -116,7 +116,8 @@ def cmd_phone(args: argparse.Namespace) -> None:
     elif args.action == "dial":
         if not args.to:
             raise SystemExit("phone dial needs --to")
-        _print(_request(args, "POST", f"/phones/{endpoint}/dial", {"to": args.to}))
+        body = {"to": args.to} | ({"caller_id": args.caller_id} if args.caller_id else {})
+        _print(_request(args, "POST", f"/phones/{endpoint}/dial", body))
     elif args.action == "dtmf":
         if not args.digits:
             raise SystemExit("phone dtmf needs --digits")
@@ -225,6 +226,7 @@ def _add_party_commands(sub: Any) -> None:
     phone.add_argument("--registered", choices=["yes", "no"])
     phone.add_argument("--webrtc", choices=["yes", "no"])
     phone.add_argument("--to", help="number to dial (dial)")
+    phone.add_argument("--caller-id", help="tenant number to show (dial; the softphone's X-Nebula-Caller-Id)")
     phone.add_argument("--digits", help="digits to key (dtmf)")
     phone.set_defaults(func=cmd_phone)
 

@@ -76,9 +76,11 @@ class NumberIn(_Strict):
 
 
 class DialIn(_Strict):
-    """An agent phone dials out."""
+    """An agent phone dials out; `caller_id` travels as the X-Nebula-Caller-Id header (3rd Stasis argument)."""
 
     to: str = Field(min_length=1, max_length=32)
+    caller_id: str | None = Field(default=None, pattern=r"^\+?[0-9]{3,20}$",
+                                  description="the tenant number to show, as the softphone's SIP header")
 
 
 class HangupIn(_Strict):
@@ -267,7 +269,7 @@ class ControlApi:
     async def phone_dial(self, request: Request) -> Response:
         """POST /phones/{endpoint}/dial: the agent's phone calls out."""
         body = await _parse(request, DialIn)
-        leg = self.parties.phone_dial(request.path_params["endpoint"], body.to)
+        leg = self.parties.phone_dial(request.path_params["endpoint"], body.to, caller_id=body.caller_id)
         return _json(self.parties.leg_json(leg), 201)
 
     async def phone_dtmf(self, request: Request) -> Response:

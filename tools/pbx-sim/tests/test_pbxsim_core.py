@@ -333,6 +333,7 @@ def test_ari_hold_mute_moh_emit_nothing_but_show_in_the_call(world: World) -> No
     assert (view["held"], view["moh"], view["hearing"]) == (True, "default", "moh:default")
     assert world.sim.channels[agent].muted == {"in"}
     world.sim.moh(customer, None)
+    assert world.sim.parties.leg_json(world.sim.parties.legs[call])["hearing"] == "moh:default", "held: music"
     world.sim.hold(customer, False)
     assert world.sim.parties.leg_json(world.sim.parties.legs[call])["hearing"] == "silence"  # the agent is muted
     world.sim.mute(agent, "in", False)

@@ -365,6 +365,63 @@ async def test_agent_phone_dials_out(server: PbxSimulator, ari: httpx.AsyncClien
         assert destroyed["cause"] == 0  # the agent gave up before any answer
 
 
+async def test_the_softphones_caller_id_header_is_the_third_stasis_argument(
+        server: PbxSimulator, control: SimControl) -> None:
+    async with AriEvents(server.url) as events:
+        await control.request("POST", "/phones/1001/dial", {"to": "05321112233", "caller_id": "+908501234568"})
+        start = await events.next("StasisStart")
+        assert start["args"] == ["outbound", "05321112233", "+908501234568"]
+        assert start["channel"]["dialplan"]["app_data"] == "nebula,outbound,05321112233,+908501234568"
+    async with http_client(server.url + "/sim/v1") as client:
+        bad = await client.post("/phones/1001/dial", json={"to": "05321112233", "caller_id": "1,2"})
+    assert (bad.status_code, bad.json()["field"]) == (422, "caller_id")
+
+
+@pytest.mark.parametrize(("mode", "sip", "cause", "dialstatus"), [
+    ("busy", 486, 17, "BUSY"), ("reject", 603, 21, "NOANSWER")])
+async def test_a_customer_number_refuses_with_the_real_cause(server: PbxSimulator, ari: httpx.AsyncClient,
+                                                            control: SimControl, mode: str, sip: int, cause: int,
+                                                            dialstatus: str) -> None:
+    await control.number(CUSTOMER, mode=mode, answer_after_s=0.5)
+    async with AriEvents(server.url) as events:
+        r = await ari.post("/channels", params={"endpoint": "PJSIP/05321112233@carrier", "app": "nebula",
+                                                "channelId": "out-1", "callerId": '"Nebula" <08501234567>'})
+        assert r.status_code == 200
+        assert (await events.next("Dial", lambda e: e["dialstatus"] == "RINGING"))["peer"]["id"] == "out-1"
+        request = await events.next("ChannelHangupRequest", timeout=5)
+        assert (request["cause"], request.get("soft")) == (cause, None)
+        assert (await events.next("Dial", lambda e: e["dialstatus"] not in ("", "RINGING")))["dialstatus"] == dialstatus
+        gone = await events.next("ChannelDestroyed")
+        assert gone["cause"] == cause
+    [leg] = [x for x in await control.request("GET", "/calls") if x["channel_id"] == "out-1"]
+    assert (leg["to"], leg["from"], leg["sip_final"], leg["cause"]) == (CUSTOMER, "+908501234567", sip, cause)
+
+
+async def test_a_customer_who_never_answers_ends_by_the_originate_timeout_alone(
+        server: PbxSimulator, ari: httpx.AsyncClient, control: SimControl) -> None:
+    await control.number(CUSTOMER, mode="no_answer")
+    async with AriEvents(server.url) as events:
+        await ari.post("/channels", params={"endpoint": "PJSIP/05321112233@carrier", "app": "nebula",
+                                            "channelId": "out-2", "timeout": 3})
+        gone = await events.next("ChannelDestroyed", timeout=5)
+        assert (gone["cause"], gone["cause_txt"]) == (19, "User alerting, no answer")
+        mine = [e["type"] for e in events.events if (e.get("channel") or e.get("peer") or {}).get("id") == "out-2"]
+        assert "ChannelHangupRequest" not in mine, "surprise 4: no HangupRequest"
+        assert [e["dialstatus"] for e in events.of_type("Dial")] == ["", "RINGING"], "and no final Dial"
+
+
+async def test_an_answering_customer_hangs_up_after_the_talk_time(server: PbxSimulator, ari: httpx.AsyncClient,
+                                                                 control: SimControl) -> None:
+    await control.number(CUSTOMER, mode="auto_answer", answer_after_s=0.5, hangup_after_s=1)
+    async with AriEvents(server.url) as events:
+        await ari.post("/channels", params={"endpoint": "PJSIP/05321112233@carrier", "app": "nebula",
+                                            "appArgs": "customer,x", "channelId": "out-3"})
+        start = await events.next("StasisStart")
+        assert start["args"] == ["customer", "x"] and start["channel"]["state"] == "Up"
+        gone = await events.next("ChannelDestroyed", timeout=5)
+        assert gone["channel"]["id"] == "out-3"
+
+
 # ----------------------------------------------------------------------------- component and CLI
 
 

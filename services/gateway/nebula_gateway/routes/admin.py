@@ -103,9 +103,9 @@ async def get_user(user_id: uuid.UUID, p: ManagerDep, services: ServicesDep) -> 
     return await services.query(S, "get_user", d.GetUser, p, user_id=user_id)
 
 
-@router.patch("/users/{user_id}", response_model=d.UserView, tags=["users"], summary="Update a user")
+@router.patch("/users/{user_id}", response_model=d.UserCreatedView, tags=["users"], summary="Update a user")
 async def update_user(user_id: uuid.UUID, body: d.UserPatch, p: AdminDep, services: ServicesDep) -> Any:
-    """Change display name, role or password; omitted fields stay."""
+    """Change display name, role or password; `sip` shows new SIP credentials (regenerate_sip_password) once."""
     return await services.command(S, "update_user", d.UpdateUser, p, user_id=user_id, patch=body)
 
 

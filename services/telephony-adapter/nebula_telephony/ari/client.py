@@ -94,6 +94,10 @@ class AriClient:
         """Send ringing to a channel (the caller hears ringback)."""
         await self._call("POST", f"/channels/{quote(channel_id)}/ring")
 
+    async def ring_stop(self, channel_id: str) -> None:
+        """Stop ringing indication (and the in-band ringback an answered channel hears)."""
+        await self._call("DELETE", f"/channels/{quote(channel_id)}/ring")
+
     async def hangup(self, channel_id: str, reason: str = "normal") -> None:
         """Hang a channel up; `reason` picks the cause (normal, busy, no_answer, ...)."""
         await self._call("DELETE", f"/channels/{quote(channel_id)}", {"reason": reason})

@@ -198,8 +198,12 @@ class Parties:
         self.sim.inbound_invite(trunk, caller, carrier_digits(to, region), leg.id)
         return leg
 
-    def phone_dial(self, endpoint: str, to_number: str) -> Leg:
-        """An agent phone dials out (context from-agents); E.164 goes out as national digits."""
+    def phone_dial(self, endpoint: str, to_number: str, *, caller_id: str | None = None) -> Leg:
+        """An agent phone dials out (context from-agents); E.164 goes out as national digits.
+
+        `caller_id` is what a softphone puts in its X-Nebula-Caller-Id header: the dialplan passes it on as the
+        third Stasis argument (deploy/asterisk/extensions.conf).
+        """
         ep = self._phone(endpoint)
         if not ep.registered:
             raise ControlError(409, "not_registered", f"phone {endpoint} is not registered", "endpoint")
@@ -213,7 +217,7 @@ class Parties:
             raise ControlError(422, "invalid", "'to' must be an E.164 number or digits", "to")
         leg = self._new_leg(party="phone", direction="inbound", channel_id="", endpoint=ep.resource,
                             number=ep.resource, peer_number=raw)
-        self.sim.inbound_invite(ep, ep.callerid.copy(), exten, leg.id)
+        self.sim.inbound_invite(ep, ep.callerid.copy(), exten, leg.id, caller_id_header=caller_id)
         return leg
 
     def _phone(self, endpoint: str) -> Endpoint:
@@ -337,6 +341,9 @@ class Parties:
             return "playback:" + playing.media_uri
         if ch.moh_class:
             return "moh:" + ch.moh_class
+        if ch.ari_hold:
+            # ARI hold is ast_indicate(HOLD) on this channel: chan_pjsip answers it with music to its own party.
+            return "moh:default"
         if ch.state != ChannelState.UP:
             return "ringback" if leg.state == "early" or ch.ringing_indicated else "silence"
         if "out" in ch.muted:  # mute "out": nothing is written to this channel
@@ -350,7 +357,7 @@ class Parties:
         if bridge.moh_class:
             return "moh:" + bridge.moh_class
         peers = [sim.channels[c] for c in bridge.channels if c != ch.id and c in sim.channels]
-        if any(p.ari_hold or p.phone_hold for p in peers):
+        if any(p.phone_hold for p in peers):  # a phone's own hold (re-INVITE) is passed on to its peers
             return "moh:default"
         talking = [p.name for p in peers if "in" not in p.muted]  # mute "in": what that party says is dropped
         return "party:" + ",".join(talking) if talking else "silence"

@@ -319,8 +319,12 @@ class Simulator(BridgeOps, MediaOps):
 
     # ------------------------------------------------------------------ calls into the dialplan (INVITE from a party)
 
-    def inbound_invite(self, ep: Endpoint, caller: CallerId, exten: str, leg_id: str) -> Channel | None:
-        """A party's INVITE reaches the dialplan; returns None when Stasis failed and the call got 603."""
+    def inbound_invite(self, ep: Endpoint, caller: CallerId, exten: str, leg_id: str, *,
+                       caller_id_header: str | None = None) -> Channel | None:
+        """A party's INVITE reaches the dialplan; returns None when Stasis failed and the call got 603.
+
+        `caller_id_header`: an agent phone's X-Nebula-Caller-Id, handed to Stasis as a third argument.
+        """
         ch = self._new_channel(ep, state=ChannelState.RING, origin=Origin.INBOUND, caller=caller,
                                dialplan=Dialplan(ep.context, exten))
         ch.device_visible = False
@@ -329,10 +333,14 @@ class Simulator(BridgeOps, MediaOps):
         self._channel_event("ChannelCreated", ch)
         ch.protocol_id = self.new_uuid()
         self._varset(ch, "SIPDOMAIN", "127.0.0.1")
-        return ch if self._run_dialplan(ch, ep.context, exten) else None
+        return ch if self._run_dialplan(ch, ep.context, exten, caller_id_header) else None
 
-    def _run_dialplan(self, ch: Channel, context: str, exten: str) -> bool:
-        """The rig's dialplan: NoOp, then Stasis(app,inbound|outbound,EXTEN), then Hangup(). False if hung up."""
+    def _run_dialplan(self, ch: Channel, context: str, exten: str, caller_id_header: str | None = None) -> bool:
+        """The rig's dialplan: NoOp, then Stasis(app,inbound|outbound,EXTEN[,caller id]), then Hangup().
+
+        False if hung up. An agent's call with an X-Nebula-Caller-Id header gets it as the third argument, as
+        deploy/asterisk/extensions.conf does; without one the arguments are exactly the traces' two.
+        """
         if context == self.config.inbound_context:
             note, direction = f"inbound call to DID {exten}", "inbound"
         elif context == self.config.agent_context:
@@ -343,9 +351,12 @@ class Simulator(BridgeOps, MediaOps):
         ch.dialplan.context, ch.dialplan.exten = context, exten
         self._dialplan_step(ch, 1, "NoOp", note)
         app = self.config.app
-        self._dialplan_step(ch, 2, "Stasis", f"{app},{direction},{exten}")
+        args = [direction, exten]
+        if direction == "outbound" and caller_id_header:
+            args.append("".join(x for x in caller_id_header if x.isdigit() or x == "+"))  # FILTER(0-9+)
+        self._dialplan_step(ch, 2, "Stasis", ",".join([app, *args]))
         if self.app_registered(app):
-            self._enter_stasis(ch, app, [direction, exten], via_dialplan=True)
+            self._enter_stasis(ch, app, args, via_dialplan=True)
             return True
         # No app connected: Stasis() fails, the dialplan runs Hangup() and the caller gets 603 right away
         # (inbound_while_app_disconnected).

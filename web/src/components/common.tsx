@@ -1,0 +1,97 @@
+// Small building blocks shared by the pages: error messages, scrollable tables, paging, dialogs, durations.
+import type { ComponentChildren, JSX } from 'preact';
+import { useEffect, useRef } from 'preact/hooks';
+import { ApiError, clockOffsetMs } from '../api';
+import { formatDuration, secondsSince } from '../format';
+import { hasKey, t } from '../i18n';
+import { useNow } from '../store';
+
+/** A refused request or a failure, in the user's language, with the API's own detail. */
+export function errorText(error: unknown): string {
+  if (error instanceof ApiError) {
+    if (error.status === 0) return t('error.network');
+    const key = `error.${error.status}`;
+    const title = hasKey(key) ? t(key) : t('error.other', { status: error.status });
+    const field = error.field && error.field !== 'body' ? ` (${error.field})` : '';
+    return error.detail ? `${title}: ${error.detail}${field}` : title;
+  }
+  if (error instanceof Error) {
+    const key = `error.${error.message}`;
+    return hasKey(key) ? t(key) : t('error.unexpected');
+  }
+  return t('error.unexpected');
+}
+
+export function ErrorBox({ error, id }: { error: unknown; id?: string }): JSX.Element | null {
+  if (!error) return null;
+  return (
+    <p class="error" role="alert" id={id}>
+      {errorText(error)}
+    </p>
+  );
+}
+
+/** A table that scrolls sideways on narrow screens (focusable, so keyboard users can scroll it too). */
+export function TableWrap({ label, children }: { label: string; children: ComponentChildren }): JSX.Element {
+  return (
+    <div class="table-wrap" role="region" aria-label={label} tabIndex={0}>
+      {children}
+    </div>
+  );
+}
+
+export function Pager({ page, pageSize, total, onPage }: { page: number; pageSize: number; total: number; onPage: (p: number) => void }): JSX.Element | null {
+  const pages = Math.max(1, Math.ceil(total / pageSize));
+  return (
+    <nav class="pager" aria-label={t('pager.label')}>
+      <button type="button" class="btn" disabled={page <= 1} onClick={() => onPage(page - 1)}>
+        {t('pager.previous')}
+      </button>
+      <span aria-live="polite">{t('pager.status', { page, pages, total })}</span>
+      <button type="button" class="btn" disabled={page >= pages} onClick={() => onPage(page + 1)}>
+        {t('pager.next')}
+      </button>
+    </nav>
+  );
+}
+
+/** A running timer from an instant (server clock corrected), re-rendered every second. */
+export function Since({ at, label }: { at: string | null | undefined; label?: string }): JSX.Element {
+  const now = useNow() + clockOffsetMs;
+  const text = formatDuration(secondsSince(at, now));
+  return (
+    <span class="timer" role="timer" aria-label={label} aria-live="off">
+      {text}
+    </span>
+  );
+}
+
+/** A modal dialog (native <dialog>: focus trap, Escape, backdrop). */
+export function Dialog({ title, onClose, children, wide }: { title: string; onClose: () => void; children: ComponentChildren; wide?: boolean }): JSX.Element {
+  const ref = useRef<HTMLDialogElement>(null);
+  useEffect(() => {
+    const dialog = ref.current;
+    if (dialog && !dialog.open) dialog.showModal();
+    return () => dialog?.close();
+  }, []);
+  return (
+    <dialog ref={ref} class={wide ? 'dialog wide' : 'dialog'} aria-labelledby="dialog-title" onClose={onClose}>
+      <header class="dialog-head">
+        <h2 id="dialog-title">{title}</h2>
+        <button type="button" class="btn ghost" onClick={onClose}>
+          {t('common.close')}
+        </button>
+      </header>
+      {children}
+    </dialog>
+  );
+}
+
+/** Loading / empty markers for lists. */
+export function Loading(): JSX.Element {
+  return (
+    <p class="muted" role="status">
+      {t('common.loading')}
+    </p>
+  );
+}
