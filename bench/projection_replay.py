@@ -279,6 +279,7 @@ class ReplayResult:
     seconds: float
     rows: dict[str, int]
     complete: bool
+    fallbacks: int = 0
     profile: str = ""
 
     @property
@@ -287,26 +288,18 @@ class ReplayResult:
         return per_second(self.events, self.seconds)
 
 
-def parts(variant: str) -> tuple[type[JetStreamEventStore], type[ProjectionRunner], type[Any]]:
-    """Event store, runner and projection classes: the platform's own, or a what-if from _replay_variants."""
-    if variant == "current":
-        return JetStreamEventStore, ProjectionRunner, adapters.DirectoryProjection
-    from bench import _replay_variants as v
-
-    return JetStreamEventStore, v.BatchingRunner, v.BatchedDirectoryProjection
-
-
 async def replay(backend: str, url: str, nats_url: str, last: int, budget: float, profile: bool,
-                 variant: str = "current") -> ReplayResult:
+                 batch: int | None = None) -> ReplayResult:
     """Migrate a fresh database, then time ProjectionRunner from position 1 to `last` (or until `budget` s)."""
     engine = create_engine(url)
     nc = await nats.connect(nats_url, name=f"bench-replay-{backend}")
-    store_cls, runner_cls, projection_cls = parts(variant)
     try:
         await migrate(engine, "directory", MIGRATIONS)
         dead = InMemoryDeadLetters()
-        runner = runner_cls(service="directory", projection=projection_cls(), store=store_cls(nc), engine=engine,
-                            checkpoints=adapters.checkpoints, dead_letters=dead)
+        sizes = {"batch": batch} if batch else {}  # default: the runner's own batch size, as the platform runs
+        runner = ProjectionRunner(service="directory", projection=adapters.DirectoryProjection(),
+                                  store=JetStreamEventStore(nc), engine=engine, checkpoints=adapters.checkpoints,
+                                  dead_letters=dead, **sizes)
         prof = cProfile.Profile() if profile else None
         if prof:
             prof.enable()
@@ -335,7 +328,7 @@ async def replay(backend: str, url: str, nats_url: str, last: int, budget: float
             buf.write("\n---- by cumulative time\n")
             pstats.Stats(prof, stream=buf).sort_stats("cumulative").print_stats(45)
             text = buf.getvalue()
-        return ReplayResult(backend, applied, seconds, rows, complete, text)
+        return ReplayResult(backend, applied, seconds, rows, complete, runner.batch_fallbacks, text)
     finally:
         await nc.close()
         await engine.dispose()
@@ -400,7 +393,7 @@ async def replays(args: argparse.Namespace, backend: str, tmp: Path, pg: PgClust
             raise SystemExit(f"unknown backend {backend!r}: sqlite | postgresql")
         budget = args.replay_seconds if args.replay_seconds > 0 else args.timeout
         result = await replay(backend, url, nats_url, last, budget, profile=backend in args.profile.split(","),
-                              variant=args.variant)
+                              batch=args.batch)
         if result.complete:
             ok = result.rows == workload.expected_rows
             state = f"complete, read model {'matches' if ok else 'DIFFERS'}"
@@ -410,10 +403,7 @@ async def replays(args: argparse.Namespace, backend: str, tmp: Path, pg: PgClust
             state = f"PARTIAL: {args.replay_seconds:.0f} s budget spent (--replay-seconds 0 = full replay)"
         else:
             raise RuntimeError(f"{backend}: replay reached only {result.events} of {last} in {budget:.0f} s")
-        if args.variant == "batched":
-            from bench._replay_variants import BatchingRunner
-
-            state += f"; {BatchingRunner.fallbacks} batches fell back to event-at-a-time so far"
+        state += f"; {result.fallbacks} apply_batch call(s) failed and were halved"
         print(f"replay {backend:10s} run {attempt}: {result.rate:8.0f} ev/s  ({result.events} of {last} "
               f"events in {result.seconds:.2f} s; {state})")
         figures.setdefault(f"{backend}_complete", []).append(result.complete)
@@ -429,7 +419,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     t = time.perf_counter()
     workload = generate(args.events, args.tenants, args.seed)
     print(f"generated {len(workload.events)} events in {time.perf_counter() - t:.1f} s: {describe(workload)}")
-    figures: dict[str, Any] = {"variant": args.variant, "events": len(workload.events), "tenants": args.tenants,
+    figures: dict[str, Any] = {"batch": args.batch or "runner default", "events": len(workload.events),
+                               "tenants": args.tenants,
                                "pg_durable": not args.pg_fast, "replay_budget_s": args.replay_seconds}
     with ExitStack() as stack:
         tmp = stack.enter_context(temp_dir("nebula-bench-replay-"))
@@ -466,9 +457,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--pg-fast", action="store_true",
                    help="PostgreSQL with fsync=off/synchronous_commit=off like the test suite "
                         "(default: PostgreSQL's durable defaults)")
-    p.add_argument("--variant", choices=("current", "batched"), default="current",
-                   help="current: the platform's code (default); batched: a what-if variant of a "
-                        "suggested change, from bench/_replay_variants.py")
+    p.add_argument("--batch", type=int, default=0,
+                   help="events per runner batch (default 0: ProjectionRunner's own default, as the platform runs)")
     p.add_argument("--profile", default="", help="comma-separated backends to run under cProfile")
     p.add_argument("--replay-seconds", type=float, default=30.0,
                    help="time budget per replay; the rate is then taken over the events applied in it "
@@ -488,7 +478,7 @@ def main(argv: list[str] | None = None) -> None:
     quiet_logs()
     if args.tracing == "sdk":
         setup_tracing("nebula-bench", "none")
-    header(f"projection_replay: DirectoryProjection rebuilt from position 1 (variant={args.variant})")
+    header("projection_replay: DirectoryProjection rebuilt from position 1")
     figures = asyncio.run(run(args))
     report("projection_replay", figures)
 

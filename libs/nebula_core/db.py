@@ -7,6 +7,7 @@ prefixed with its name, and its own Alembic version table.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,8 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 _ENV_DIR = Path(__file__).parent / "migrations_env"
 
@@ -67,3 +69,111 @@ async def ping(engine: AsyncEngine) -> None:
     """One round trip to the database (for status replies)."""
     async with engine.connect() as conn:
         await conn.execute(sa.text("SELECT 1"))
+
+
+# ---------------------------------------------------------------- set-based writes (projection batches)
+#
+# On PostgreSQL each statement below has one fixed text and one array parameter per column (`unnest`), so a
+# thousand rows cost one round trip and one cached statement. An executemany sends one statement per row,
+# and SQLAlchemy's multi-row VALUES form makes psycopg re-parse a different, huge text each time: both were
+# most of a replay's client CPU (docs/benchmarks.md). SQLite executes in process, where executemany is cheap.
+
+_pg_sql: dict[tuple[Any, ...], str] = {}
+
+
+def _pg_columns(table: sa.Table, names: Sequence[str], dialect: sa.Dialect) -> str:
+    """`CAST(%(c)b AS <type>[])` for each column: one array parameter per column, sent in binary.
+
+    Binary, because psycopg escapes every element of a text-format array in Python (10-40x slower here).
+    """
+    return ", ".join(f"CAST(%({n})b AS {table.c[n].type.compile(dialect=dialect)}[])" for n in names)
+
+
+def _quoted(dialect: sa.Dialect, *names: str) -> list[str]:
+    return [dialect.identifier_preparer.quote(n) for n in names]
+
+
+def _as_columns(names: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
+    return {n: [row[n] for row in rows] for n in names}
+
+
+async def insert_rows(conn: AsyncConnection, table: sa.Table, rows: Sequence[Mapping[str, Any]], *,
+                      upsert_on: str | None = None, keep: Collection[str] = ()) -> None:
+    """INSERT many rows (all with the same keys) in one statement per backend round trip.
+
+    `upsert_on`: the key column; a row whose key exists updates every other column except those in `keep`
+    (e.g. `created_at`). Constraint violations raise, as for single-row inserts.
+    """
+    if not rows:
+        return
+    names = list(rows[0])
+    dialect = conn.dialect
+    kept = {upsert_on, *keep} if upsert_on else set()
+    if dialect.name == "postgresql":
+        cache_key = ("insert", table.name, tuple(names), upsert_on, tuple(sorted(keep)))
+        sql = _pg_sql.get(cache_key)
+        if sql is None:
+            sql = (f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "
+                   f"({', '.join(_quoted(dialect, *names))}) "
+                   f"SELECT * FROM unnest({_pg_columns(table, names, dialect)})")
+            if upsert_on:
+                changed = _quoted(dialect, *(n for n in names if n not in kept))
+                updates = ", ".join(f"{q} = EXCLUDED.{q}" for q in changed)
+                sql += f" ON CONFLICT ({_quoted(dialect, upsert_on)[0]}) DO UPDATE SET {updates}"
+            _pg_sql[cache_key] = sql
+        await conn.exec_driver_sql(sql, _as_columns(names, rows))
+        return
+    stmt: Any = table.insert()
+    if upsert_on and dialect.name == "sqlite":
+        stmt = sqlite.insert(table)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[upsert_on], set_={n: stmt.excluded[n] for n in names if n not in kept})
+    elif upsert_on:
+        raise NotImplementedError(f"upsert on {dialect.name}")
+    await conn.execute(stmt, list(rows))
+
+
+async def update_rows(conn: AsyncConnection, table: sa.Table, key: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    """UPDATE many rows by `key`, each row giving the key and the same set of new column values.
+
+    Keys must be distinct; a key with no row is a no-op, as for a single UPDATE.
+    """
+    if not rows:
+        return
+    names = [n for n in rows[0] if n != key]
+    dialect = conn.dialect
+    if dialect.name == "postgresql":
+        cache_key = ("update", table.name, key, tuple(names))
+        sql = _pg_sql.get(cache_key)
+        if sql is None:
+            quoted = _quoted(dialect, key, *names)
+            sets = ", ".join(f"{q} = v.{q}" for q in quoted[1:])
+            sql = (f"UPDATE {dialect.identifier_preparer.format_table(table)} AS t SET {sets} "
+                   f"FROM unnest({_pg_columns(table, [key, *names], dialect)}) AS v({', '.join(quoted)}) "
+                   f"WHERE t.{quoted[0]} = v.{quoted[0]}")
+            _pg_sql[cache_key] = sql
+        await conn.exec_driver_sql(sql, _as_columns([key, *names], rows))
+        return
+    stmt = table.update().where(table.c[key] == sa.bindparam("_key")).values(
+        {n: sa.bindparam(f"_v_{n}") for n in names})
+    await conn.execute(stmt, [{"_key": row[key], **{f"_v_{n}": row[n] for n in names}} for row in rows])
+
+
+async def delete_rows(conn: AsyncConnection, table: sa.Table, column: str, keys: Iterable[Any]) -> None:
+    """DELETE the rows whose `column` is one of `keys`."""
+    values = sorted(set(keys))
+    if not values:
+        return
+    if conn.dialect.name == "postgresql":
+        cache_key = ("delete", table.name, column)
+        sql = _pg_sql.get(cache_key)
+        if sql is None:
+            dialect = conn.dialect
+            col_type = table.c[column].type.compile(dialect=dialect)
+            sql = (f"DELETE FROM {dialect.identifier_preparer.format_table(table)} "
+                   f"WHERE {_quoted(dialect, column)[0]} = ANY(CAST(%(keys)b AS {col_type}[]))")
+            _pg_sql[cache_key] = sql
+        await conn.exec_driver_sql(sql, {"keys": values})
+        return
+    for start in range(0, len(values), 500):  # below every SQLite build's limit on bound parameters
+        await conn.execute(table.delete().where(table.c[column].in_(values[start:start + 500])))

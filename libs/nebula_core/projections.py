@@ -2,9 +2,11 @@
 
 The checkpoint is written in the same database transaction as the read-model change, so a crash
 can only replay events whose effect was rolled back. A batch is applied in one transaction (fast
-replay); if it fails, its events are retried one by one with backoff, and an event that still fails
-after `max_attempts` is dead-lettered with its error and skipped, so one poison message can neither
-be lost nor block the stream.
+replay), through the projection's set-based `apply_batch` when it has one, else `apply` event by
+event. If that fails, each half of the batch is applied the same way, down to the single event that
+fails, which is retried through `apply` with backoff and, after `max_attempts`, dead-lettered with its
+error and skipped: one poison message can neither be lost nor block the stream, and finding it costs
+a few transactions instead of one per event.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, cast
 
 import sqlalchemy as sa
 from nebula_contracts.envelope import Event
@@ -51,6 +53,20 @@ class Projection(Protocol):
         ...
 
 
+class BatchProjection(Projection, Protocol):
+    """A projection that can also apply many events at once with a few set-based statements (optional).
+
+    `apply_batch` must leave the read model exactly as `apply` would, event by event, in order; it gets the
+    raw records (it decodes them itself, so it may read only what it needs) and runs inside the runner's
+    transaction. Any exception rolls the batch back; the runner then applies each half the same way, and a
+    single event that still fails goes through `apply` (retries, dead letter).
+    """
+
+    async def apply_batch(self, conn: AsyncConnection, records: Sequence[RecordedEvent]) -> None:
+        """Change the read model for `records`, oldest first (inside the runner's transaction)."""
+        ...
+
+
 class ProjectionRunner:
     """Feeds one projection from the event store and keeps its checkpoint."""
 
@@ -65,7 +81,7 @@ class ProjectionRunner:
         dead_letters: DeadLetterSink,
         max_attempts: int = 5,
         backoff_s: float = 0.05,
-        batch: int = 500,
+        batch: int = 1000,  # events per transaction while catching up (docs/benchmarks.md, section 2)
     ):
         self.service = service
         self.projection = projection
@@ -81,6 +97,7 @@ class ProjectionRunner:
         self._task: asyncio.Task[None] | None = None
         self._caught_up = asyncio.Event()
         self.dead_lettered = 0
+        self.batch_fallbacks = 0  # `apply_batch` calls that raised (the runner then halved the batch)
 
     @property
     def name(self) -> str:
@@ -159,20 +176,39 @@ class ProjectionRunner:
             return self._position
 
     async def _handle_batch(self, batch: list[RecordedEvent]) -> None:
-        wanted = [r for r in batch if r.event_type in self.projection.event_types]
+        await self._apply_part(batch, batched=callable(getattr(self.projection, "apply_batch", None)))
+
+    async def _apply_part(self, records: Sequence[RecordedEvent], batched: bool) -> None:
+        """Apply `records` and the checkpoint in one transaction; if that fails, each half the same way.
+
+        A single event that still fails goes to `_handle_one`: `apply` with retries, then the dead letter.
+        So every event's effect is committed exactly once, and a poison event costs about 2·log2(n)
+        transactions to find instead of one transaction per event of the batch.
+        """
+        wanted = [r for r in records if r.event_type in self.projection.event_types]
         try:
             async with self._engine.begin() as conn:
-                for record in wanted:
-                    await self.projection.apply(conn, record.decode(), record)
-                await self._save(conn, batch[-1].position)
-        except Exception:
+                if batched and wanted:
+                    await cast(BatchProjection, self.projection).apply_batch(conn, wanted)
+                else:
+                    for record in wanted:
+                        await self.projection.apply(conn, record.decode(), record)
+                await self._save(conn, records[-1].position)
+        except Exception as exc:
             if not wanted:  # only the checkpoint failed: the database itself is in trouble
                 raise
-            for record in wanted:
-                await self._handle_one(record)
-            async with self._engine.begin() as conn:
-                await self._save(conn, batch[-1].position)
-        await self._advance(batch[-1].position)
+            if batched:
+                self.batch_fallbacks += 1
+            log.warning("projection.part_failed", projection=self.name, first=records[0].position,
+                        last=records[-1].position, batched=batched, error=repr(exc))
+            if len(records) == 1:
+                await self._handle_one(records[0])
+            else:
+                middle = len(records) // 2
+                await self._apply_part(records[:middle], batched)
+                await self._apply_part(records[middle:], batched)
+                return
+        await self._advance(records[-1].position)
 
     async def _handle_one(self, record: RecordedEvent) -> None:
         error: Exception | None = None

@@ -19,7 +19,7 @@ from nebula_contracts import directory as d
 from nebula_contracts.envelope import Event
 from nebula_contracts.errors import Unavailable
 from nebula_contracts.subjects import EVENTS_PREFIX
-from nebula_core.db import checkpoint_table
+from nebula_core.db import checkpoint_table, delete_rows, insert_rows, update_rows
 from nebula_core.eventstore.port import RecordedEvent
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -178,6 +178,135 @@ class DirectoryProjection:
         if updated.rowcount == 0:
             await conn.execute(table.insert().values(
                 {key: str(ident), "tenant_id": event.tenant_id, "created_at": at, "updated_at": at, **values}))
+
+    async def apply_batch(self, conn: AsyncConnection, records: Sequence[RecordedEvent]) -> None:
+        """Many events at once (replay): fold them in memory, then a few set-based statements per table.
+
+        Leaves the tables exactly as `apply` would, event by event. It reads the stored JSON bodies directly
+        instead of building the pydantic models (20-80 µs per event, the largest cost of a replay after the
+        NATS client's): every body was written by the event store from a validated model. A body it does not
+        know (another schema version, a missing field) or a batch it cannot express (a second UserCreated for
+        one id, a constraint violation) raises; the runner then halves the batch until the culprit goes
+        through `apply`, which validates it and dead-letters it if it fails.
+        """
+        fold = DirectoryProjection._Fold()
+        for record in records:
+            if record.event_version != 1:
+                raise ValueError(f"{record.event_type} v{record.event_version}: only v1 is folded in batches")
+            fold.add(record.event_type, json.loads(record.data))
+        await fold.write(conn)
+
+    class _Fold:
+        """The net effect of a run of directory events: rows to delete, insert, patch and upsert per table."""
+
+        def __init__(self) -> None:
+            self.tenants: list[dict[str, Any]] = []
+            self.new_users: dict[str, dict[str, Any]] = {}
+            self.user_patches: dict[str, dict[str, Any]] = {}
+            self.deleted: dict[sa.Table, set[str]] = {users: set(), queues: set(), numbers: set(), ivr_menus: set()}
+            self.upserts: dict[sa.Table, dict[str, dict[str, Any]]] = {queues: {}, numbers: {}, ivr_menus: {}}
+            self.members: dict[str, list[dict[str, Any]]] = {}
+
+        def add(self, event_type: str, body: dict[str, Any]) -> None:
+            """Fold one event's stored body in (the same cases as `apply`; KeyError for a body it cannot read)."""
+            at = datetime.fromisoformat(body["occurred_at"])
+            if at.tzinfo is None:
+                raise ValueError("occurred_at must carry a time zone")
+            at, t = at.astimezone(UTC), body["tenant_id"]
+            match event_type:
+                case "TenantCreated":
+                    self.tenants.append({"tenant_id": t, "name": body["name"], "time_zone": body["time_zone"],
+                                         "default_region": body["default_region"], "created_at": at})
+                case "UserCreated":
+                    key = body["user_id"]
+                    if key in self.new_users:  # apply would hit the primary key: let it find the poison
+                        raise ValueError(f"user {key} created twice in one batch")
+                    self.user_patches.pop(key, None)  # patches before a create were no-ops for apply too
+                    self.new_users[key] = {
+                        "user_id": key, "tenant_id": t, "username": body["username"],
+                        "display_name": body["display_name"], "role": body["role"],
+                        "password_hash": body["password_hash"], **self._sip(body["sip"]), "created_at": at,
+                        "updated_at": at, "settings": None}
+                case "UserUpdated":
+                    self._patch_user(body["user_id"], {"display_name": body["display_name"], "role": body["role"],
+                                                       **self._sip(body["sip"]), "updated_at": at})
+                case "UserPasswordChanged":
+                    self._patch_user(body["user_id"], {"password_hash": body["password_hash"], "updated_at": at})
+                case "UserDeleted":
+                    key = body["user_id"]
+                    self.new_users.pop(key, None)
+                    self.user_patches.pop(key, None)
+                    self.deleted[users].add(key)
+                case "AgentSettingsChanged":
+                    self._patch_user(body["user_id"], {"settings": self._json(body["settings"])})
+                case "QueueCreated" | "QueueUpdated":
+                    qid, c = body["queue_id"], body["config"]
+                    self._put(queues, qid, {"queue_id": qid, "tenant_id": t, "name": c["name"],
+                                            "config": self._json(c), "created_at": at, "updated_at": at})
+                    self.members[qid] = [{"queue_id": qid, "user_id": m["user_id"], "tenant_id": t,
+                                          "priority": m["priority"]} for m in c["members"]]
+                case "QueueDeleted":
+                    qid = body["queue_id"]
+                    self._drop(queues, qid)
+                    self.members.pop(qid, None)
+                case "NumberCreated" | "NumberUpdated":
+                    nid, c = body["number_id"], body["config"]
+                    self._put(numbers, nid, {"number_id": nid, "tenant_id": t, "e164": c["e164"], "kind": c["kind"],
+                                             "queue_id": c["queue_id"], "ivr_id": c["ivr_id"],
+                                             "config": self._json(c), "created_at": at, "updated_at": at})
+                case "NumberDeleted":
+                    self._drop(numbers, body["number_id"])
+                case "IvrMenuCreated" | "IvrMenuUpdated":
+                    iid, c = body["ivr_id"], body["config"]
+                    self._put(ivr_menus, iid, {"ivr_id": iid, "tenant_id": t, "name": c["name"],
+                                               "config": self._json(c), "created_at": at, "updated_at": at})
+                case "IvrMenuDeleted":
+                    self._drop(ivr_menus, body["ivr_id"])
+                case _:
+                    raise ValueError(f"no batch fold for {event_type}")
+
+        _json = staticmethod(json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode)
+        """The text `model_dump_json` gives for a stored sub-object (compact, UTF-8 as is)."""
+
+        @staticmethod
+        def _sip(sip: dict[str, Any] | None) -> dict[str, Any]:
+            return {"sip_endpoint": sip["endpoint"] if sip else None, "sip_username": sip["username"] if sip else None,
+                    "sip_password": sip["password"] if sip else None}
+
+        def _patch_user(self, key: str, values: dict[str, Any]) -> None:
+            created = self.new_users.get(key)
+            if created is not None:
+                created.update(values)
+            else:  # an UPDATE after the inserts; a no-op for a user that does not exist, as in apply
+                self.user_patches.setdefault(key, {}).update(values)
+
+        def _put(self, table: sa.Table, key: str, row: dict[str, Any]) -> None:
+            rows = self.upserts[table]
+            earlier = rows.pop(key, None)  # re-added last: rows are written in the order of their last change
+            if earlier is not None:
+                row["created_at"] = earlier["created_at"]
+            rows[key] = row
+
+        def _drop(self, table: sa.Table, key: str) -> None:
+            self.upserts[table].pop(key, None)
+            self.deleted[table].add(key)  # stays deleted first even if put again: a re-create is a new row
+
+        async def write(self, conn: AsyncConnection) -> None:
+            """Deletes first, then inserts, patches and upserts: each row ends as apply would leave it."""
+            for table, keys in self.deleted.items():
+                await delete_rows(conn, table, table.primary_key.columns[0].name, keys)
+            await delete_rows(conn, queue_members, "queue_id", set(self.members) | self.deleted[queues])
+            await insert_rows(conn, tenants, self.tenants)
+            await insert_rows(conn, users, list(self.new_users.values()))
+            by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+            for key, patch in self.user_patches.items():
+                by_columns.setdefault(tuple(sorted(patch)), []).append({"user_id": key, **patch})
+            for rows in by_columns.values():
+                await update_rows(conn, users, "user_id", rows)
+            for table, upserts in self.upserts.items():
+                await insert_rows(conn, table, list(upserts.values()), upsert_on=table.primary_key.columns[0].name,
+                                  keep=("tenant_id", "created_at"))
+            await insert_rows(conn, queue_members, [m for ms in self.members.values() for m in ms])
 
 
 class DirectoryReadModel:

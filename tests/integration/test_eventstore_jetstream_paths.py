@@ -1,0 +1,205 @@
+"""The JetStream store's own paths: catch-up in full batches, tailing without waiting for a pull to expire,
+recovery of a lost consumer; appends acknowledged through the ack inbox, traced without a recorded span."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import nats
+import pytest
+import pytest_asyncio
+from nats.aio.client import Client as NatsClient
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js.errors import NoStreamResponseError
+from nebula_contracts import directory as d
+from nebula_contracts.subjects import EVENTS_STREAM, event_subject
+from nebula_core import telemetry
+from nebula_core.eventstore import jetstream
+from nebula_core.eventstore.jetstream import JetStreamEventStore, ensure_streams
+from nebula_core.eventstore.port import RecordedEvent
+from nebula_core.telemetry import tracer
+
+from tests.support import wait_until
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def nc(nats_url: str) -> AsyncIterator[NatsClient]:
+    conn = await nats.connect(nats_url)
+    await ensure_streams(conn)
+    yield conn
+    await conn.close()
+
+
+def tenant() -> str:
+    return f"t-{uuid.uuid4().hex[:10]}"
+
+
+def created(t: str, name: str) -> d.QueueCreated:
+    return d.QueueCreated(tenant_id=t, queue_id=uuid.uuid4(), config=d.QueueConfig(name=name))
+
+
+async def fill(store: JetStreamEventStore, t: str, count: int, per_append: int = 10) -> list[int]:
+    """`count` events of tenant `t`, in atomic appends of `per_append`; returns their positions."""
+    positions: list[int] = []
+    for start in range(0, count, per_append):
+        n = min(per_append, count - start)
+        result = await store.append(event_subject(t, "queue", uuid.uuid4().hex),
+                                    [created(t, f"q{start + i}") for i in range(n)], expected_version=0)
+        positions.extend(result.positions)
+    return positions
+
+
+class Follower:
+    """Runs `subscribe` in a task and records what it yields."""
+
+    def __init__(self, store: JetStreamEventStore, start: int, subjects: list[str], batch: int):
+        self.batches: list[list[RecordedEvent]] = []
+        self.empty = 0
+        self._stream = store.subscribe(start, subjects, batch)
+        self.task = asyncio.create_task(self._follow())
+
+    async def _follow(self) -> None:
+        async for batch in self._stream:
+            if batch:
+                self.batches.append(batch)
+            else:
+                self.empty += 1
+
+    @property
+    def positions(self) -> list[int]:
+        return [r.position for b in self.batches for r in b]
+
+    async def stop(self) -> None:
+        self.task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await self.task
+        await self._stream.aclose()  # type: ignore[attr-defined]
+
+
+async def test_catch_up_reads_each_event_once_in_order_in_full_batches(nc: NatsClient) -> None:
+    store = JetStreamEventStore(nc)
+    t = tenant()
+    positions = await fill(store, t, 650)
+    follower = Follower(store, positions[0], [f"evt.{t}.>"], batch=100)
+    try:
+        await wait_until(lambda: follower.empty > 0 and len(follower.positions) >= 650, timeout=30)
+        assert follower.positions == positions
+        assert [len(b) for b in follower.batches] == [100] * 6 + [50]
+        assert all(r.event_type == "QueueCreated" and r.decode().tenant_id == t
+                   for b in follower.batches for r in b)
+    finally:
+        await follower.stop()
+
+
+async def test_catch_up_with_several_filters_keeps_only_matching_subjects(nc: NatsClient) -> None:
+    store = JetStreamEventStore(nc)
+    t = tenant()
+    wanted: list[int] = []
+    for i in range(30):
+        kind = ("queue", "number", "other")[i % 3]
+        r = await store.append(event_subject(t, kind, uuid.uuid4().hex), [created(t, f"q{i}")], expected_version=0)
+        if kind != "other":
+            wanted.append(r.version)
+    follower = Follower(store, 1, [f"evt.{t}.queue.*", f"evt.{t}.number.*"], batch=7)
+    try:
+        await wait_until(lambda: follower.empty > 0 and len(follower.positions) >= len(wanted), timeout=30)
+        assert follower.positions == wanted
+    finally:
+        await follower.stop()
+
+
+async def test_tailing_gets_a_new_event_at_once_not_when_the_pull_expires(
+        nc: NatsClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jetstream, "PULL_EXPIRES_S", 60.0)  # only a lingering pull can deliver within the wait
+    store = JetStreamEventStore(nc)
+    t = tenant()
+    first = await fill(store, t, 3, per_append=1)
+    follower = Follower(store, first[0], [f"evt.{t}.>"], batch=500)
+    try:
+        await wait_until(lambda: follower.empty > 0 and follower.positions == first, timeout=10)
+        for i in range(3):
+            live = await store.append(event_subject(t, "queue", uuid.uuid4().hex), [created(t, f"live{i}")],
+                                      expected_version=0)
+            await wait_until(lambda v=live.version: follower.positions[-1:] == [v], timeout=10)
+        assert len(follower.positions) == len(set(follower.positions)) == 6
+    finally:
+        await follower.stop()
+
+
+async def test_an_idle_subscriber_hears_caught_up_again(nc: NatsClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jetstream, "PULL_EXPIRES_S", 0.3)
+    store = JetStreamEventStore(nc)
+    t = tenant()
+    follower = Follower(store, await store.last_position() + 1, [f"evt.{t}.>"], batch=10)
+    try:
+        await wait_until(lambda: follower.empty >= 3, timeout=10)
+        assert follower.positions == []
+    finally:
+        await follower.stop()
+
+
+async def test_a_consumer_deleted_on_the_server_is_recreated_without_loss(nc: NatsClient) -> None:
+    store = JetStreamEventStore(nc)
+    t = tenant()
+    before = await fill(store, t, 5, per_append=1)
+    follower = Follower(store, before[0], [f"evt.{t}.>"], batch=50)
+    try:
+        await wait_until(lambda: follower.empty > 0 and follower.positions == before, timeout=10)
+        js = nc.jetstream()
+        ours = [c for c in await js.consumers_info(EVENTS_STREAM) if c.config.filter_subject == f"evt.{t}.>"]
+        assert len(ours) == 1
+        await js.delete_consumer(EVENTS_STREAM, str(ours[0].name))
+        after = await fill(store, t, 5, per_append=1)
+        await wait_until(lambda: follower.positions[-1:] == after[-1:], timeout=20)
+        assert follower.positions == before + after
+    finally:
+        await follower.stop()
+
+
+async def test_append_without_exporter_propagates_the_trace_without_a_span(
+        nc: NatsClient, monkeypatch: pytest.MonkeyPatch, span_exporter: Any) -> None:
+    monkeypatch.setattr(telemetry, "_exporting", False)
+    store = JetStreamEventStore(nc)
+    t = tenant()
+    stream = event_subject(t, "queue", uuid.uuid4().hex)
+    span_exporter.clear()
+    with tracer("test").start_as_current_span("handler") as handler:
+        assert not handler.is_recording()
+        await store.append(stream, [created(t, "traced")], expected_version=0)
+    msg = await nc.jetstream().get_last_msg(EVENTS_STREAM, stream)
+    assert msg.headers is not None
+    _, trace_id, span_id, _ = msg.headers["traceparent"].split("-")
+    assert trace_id == format(handler.get_span_context().trace_id, "032x")
+    assert span_id != format(handler.get_span_context().span_id, "016x")
+    assert not [s for s in span_exporter.get_finished_spans() if s.name == "eventstore.append"]
+
+
+async def test_ack_inbox_reports_a_missing_stream_and_a_silent_server(nc: NatsClient) -> None:
+    store = JetStreamEventStore(nc)
+    with pytest.raises(NoStreamResponseError):
+        await store._acks.request(f"nobody.{uuid.uuid4().hex}", b"{}", {}, 5.0)
+    silent = f"silent.{uuid.uuid4().hex}"
+    sub = await nc.subscribe(silent)  # someone listens but never answers
+    try:
+        with pytest.raises(NatsTimeoutError):
+            await store._acks.request(silent, b"{}", {}, 0.2)
+    finally:
+        await sub.unsubscribe()
+    assert store._acks._waiting == {}
+
+
+async def test_many_appends_in_flight_each_get_their_own_ack(nc: NatsClient) -> None:
+    store = JetStreamEventStore(nc)
+    t = tenant()
+    streams = [event_subject(t, "queue", uuid.uuid4().hex) for _ in range(64)]
+    results = await asyncio.gather(*(store.append(s, [created(t, f"q{i}")], expected_version=0)
+                                     for i, s in enumerate(streams)))
+    positions = [r.version for r in results]
+    assert len(set(positions)) == 64
+    for s, position in zip(streams, positions, strict=True):
+        assert (await store.read(s)).version == position
