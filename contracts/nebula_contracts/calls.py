@@ -26,6 +26,9 @@ RejectCode = Literal["no_route", "blacklisted", "caller_id_not_allowed", "agent_
                      "invalid_number", "unknown_endpoint", "unavailable"]
 CallPhase = Literal["dialling", "ringing", "connected", "ended"]
 IvrExit = Literal["digit", "timeout", "invalid"]
+# How a prompt played by command (PlayPrompt) stopped collecting keys (DigitsCollected.exit).
+PromptExit = Literal["max_digits", "terminator", "timeout", "failed", "interrupted"]
+RecordingPhase = Literal["queued", "recording", "stopped"]
 
 
 # ---------------------------------------------------------------- events
@@ -90,6 +93,23 @@ class IvrFinished(Event):
     call_id: uuid.UUID
     queue_id: uuid.UUID
     exit: IvrExit
+
+
+@event
+class DigitsCollected(Event):
+    """A prompt played by command (PlayPrompt) finished collecting the caller's keys.
+
+    Not IvrDigits (one key of an IVR menu, which picks a queue): this is the whole input of one prompt,
+    with how it ended, so whoever asked for it can act on it.
+    """
+
+    event_type = "DigitsCollected"
+    call_id: uuid.UUID
+    prompt_id: str = Field(description="the playback id the PlayPrompt reply named")
+    media: str
+    digits: str = Field(description="the keys pressed, the terminator left out; empty when none")
+    exit: PromptExit = Field(description="max_digits | terminator | timeout (no key in time) | failed (the sound "
+                                         "could not be played) | interrupted (the call was connected or ended)")
 
 
 @event
@@ -321,6 +341,89 @@ class HangupCall(CallCommand):
     """End the call."""
 
     command_type = "HangupCall"
+
+
+@command
+class AnswerCall(CallCommand):
+    """Answer the customer's channel if it is not yet (inbound calls are answered on arrival: then a no-op)."""
+
+    command_type = "AnswerCall"
+
+
+@command
+class StartMusicOnHold(CallCommand):
+    """The customer hears music while waiting (not while connected: that is HoldCall)."""
+
+    command_type = "StartMusicOnHold"
+    moh_class: str = Field(default="default", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$",
+                           description="an Asterisk musiconhold.conf class")
+
+
+@command
+class StopMusicOnHold(CallCommand):
+    """Stop the music the customer hears while waiting."""
+
+    command_type = "StopMusicOnHold"
+
+
+@command
+class ConnectCall(CallCommand):
+    """Bridge the customer with the answered agent leg of an offer (what happens by itself when an agent answers)."""
+
+    command_type = "ConnectCall"
+    offer_id: uuid.UUID
+
+
+@command
+class StartRecording(CallCommand):
+    """Record the call's bridge (connected calls are recorded from the start; this resumes after a stop)."""
+
+    command_type = "StartRecording"
+
+
+@command
+class StopRecording(CallCommand):
+    """Stop the call's running recording (it is stored); Conflict when none runs."""
+
+    command_type = "StopRecording"
+
+
+@command
+class PlayPrompt(CallCommand):
+    """Play a sound to the customer and collect up to `max_digits` keys; the keys follow as DigitsCollected.
+
+    The reply comes once the sound is queued. Keys are collected only from a call that is not connected
+    (Asterisk reports no DTMF from a native bridge, traces surprise 7); a plain prompt (`max_digits` 0) plays
+    to any answered call. A first key stops the sound; `timeout_s` counts after it and between keys.
+    """
+
+    command_type = "PlayPrompt"
+    media: str = Field(min_length=3, max_length=200,
+                       pattern=r"^(sound|recording|digits|number|characters|tone):[^,\s]+$",
+                       examples=["sound:nebula-welcome"], description="one ARI media URI")
+    max_digits: int = Field(default=1, ge=0, le=32)
+    terminator: str = Field(default="#", pattern=r"^[0-9*#]?$",
+                            description="ends the input early and is not part of it; empty: none")
+    timeout_s: int = Field(default=5, ge=1, le=120)
+
+
+# ---------------------------------------------------------------- replies
+
+
+class RecordingStatus(Frozen):
+    """The reply of StartRecording / StopRecording: the call's recording as Asterisk accepted it."""
+
+    call_id: uuid.UUID
+    recording: str = Field(description="its name in Asterisk (stored as <name>.wav); one per start")
+    state: RecordingPhase = Field(description="queued: Asterisk accepted it, RecordingStarted not seen yet")
+
+
+class PromptStatus(Frozen):
+    """The reply of PlayPrompt: the playback Asterisk queued; the keys follow as DigitsCollected."""
+
+    call_id: uuid.UUID
+    prompt_id: str
+    state: str = Field(description="the playback's state as Asterisk answered (queued, playing, failed)")
 
 
 # ---------------------------------------------------------------- live (adapter → agent's phone)

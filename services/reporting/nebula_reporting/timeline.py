@@ -19,6 +19,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "CallRejected": ("reason", "code"),
     "IvrEntered": ("ivr_id",),
     "IvrDigits": ("digits",),
+    "DigitsCollected": ("digits", "exit", "media"),
     "IvrFinished": ("queue_id", "exit"),
     "CallQueued": ("queue_id", "priority"),
     "AgentLegRinging": ("agent_id",),

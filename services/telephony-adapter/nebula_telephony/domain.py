@@ -17,7 +17,8 @@ from datetime import datetime
 
 import phonenumbers
 from nebula_contracts import calls as c
-from nebula_contracts.envelope import Event
+from nebula_contracts.envelope import Actor, Event
+from nebula_contracts.errors import Conflict, NotFound
 
 # Q.850 causes as real Asterisk reports them in ChannelDestroyed (traces README, surprises 1, 2, 5).
 Q850_NORMAL = 16
@@ -49,9 +50,14 @@ def bridge_id_for(call_id: uuid.UUID) -> str:
     return f"call-{call_id.hex}"
 
 
-def recording_name_for(call_id: uuid.UUID) -> str:
-    """Our recording name for a call."""
-    return f"rec-{call_id.hex}"
+def recording_name_for(call_id: uuid.UUID, n: int = 1) -> str:
+    """Our name for a call's n-th recording (each start is a new file: `ifExists=overwrite` would lose the last)."""
+    return f"rec-{call_id.hex}" if n == 1 else f"rec-{call_id.hex}-{n}"
+
+
+def prompt_id_for(call_id: uuid.UUID, n: int) -> str:
+    """Our playback id for the n-th prompt played to a call by command."""
+    return f"prompt-{call_id.hex}-{n}"
 
 
 def agent_channel_id(offer_id: uuid.UUID) -> str:
@@ -86,7 +92,7 @@ AGENT_HANGUP_REASON: dict[c.LegFailure, str] = {
 
 def call_id_from_ids(identifier: str) -> uuid.UUID | None:
     """The call behind one of our derived bridge / recording / playback ids."""
-    for prefix in ("call-", "rec-", "ivr-"):
+    for prefix in ("call-", "rec-", "ivr-", "prompt-"):
         if identifier.startswith(prefix):
             try:
                 return uuid.UUID(identifier[len(prefix):len(prefix) + 32])
@@ -110,6 +116,7 @@ class StartMoh:
     """Music on hold to a channel."""
 
     channel_id: str
+    moh_class: str = "default"
 
 
 @dataclass(frozen=True)
@@ -318,6 +325,25 @@ class IvrSession:
 
 
 @dataclass
+class PromptSession:
+    """A prompt played by command and the keys collected for it (kept in memory: a restart drops it)."""
+
+    prompt_id: str
+    media: str
+    max_digits: int
+    terminator: str
+    timeout_s: int
+    resume_moh: str | None  # the music it interrupted (Asterisk does not resume it by itself)
+    digits: str = ""
+    playing: bool = True
+    done: bool = False
+
+    def waiting(self) -> bool:
+        """Done playing and still waiting for keys (the timeout runs)."""
+        return not self.done and not self.playing and self.max_digits > 0
+
+
+@dataclass
 class CallState:
     """Everything the adapter knows about one call."""
 
@@ -335,8 +361,12 @@ class CallState:
     muted: bool = False
     rejected: bool = False
     ended: bool = False
-    recording: str | None = None
-    recording_finished: bool = False
+    recordings: dict[str, bool] = field(default_factory=dict)  # name -> finished, in order of their start
+    recording_requested: str | None = None  # accepted by Asterisk, its RecordingStarted not seen yet
+    recordings_stopped: set[str] = field(default_factory=set)  # stopped by command, RecordingFinished pending
+    moh: str | None = None  # the class the customer hears while waiting (no ARI event says so, surprise 9)
+    prompt: PromptSession | None = None
+    prompts: int = 0
     legs: dict[str, AgentLeg] = field(default_factory=dict)
     ivr: IvrSession | None = None
     ivr_waiting: uuid.UUID | None = None  # an IVR entered and not finished (to resume after a restart)
@@ -372,6 +402,7 @@ class CallState:
                 self.reject_code = event.code
             case c.CallQueued():
                 self.queue_id = event.queue_id
+                self.moh = "default"  # the queue's music starts with it (inbound start, or leaving the IVR)
             case c.IvrEntered():
                 self.ivr_waiting = event.ivr_id
             case c.IvrFinished():
@@ -393,6 +424,7 @@ class CallState:
                 self.connected_agent = event.agent_id
                 self.ever_connected = True
                 self.connected_at = event.occurred_at
+                self.moh = None
                 if self.direction == "outbound":
                     for leg in self.legs.values():
                         if leg.agent_id == event.agent_id:
@@ -405,13 +437,20 @@ class CallState:
                 self.muted = True
             case c.CallUnmuted():
                 self.muted = False
-            case c.RecordingStarted():
-                self.recording = event.recording
-            case c.RecordingFinished():
-                self.recording_finished = True
+            case c.RecordingStarted() | c.RecordingFinished():
+                self._apply_recording(event)
             case c.CallEnded():
                 self.ended = True
                 self.ended_by = event.hangup_by
+
+    def _apply_recording(self, event: c.RecordingStarted | c.RecordingFinished) -> None:
+        finished = isinstance(event, c.RecordingFinished)
+        if finished or event.recording not in self.recordings:
+            self.recordings[event.recording] = finished
+        if finished:
+            self.recordings_stopped.discard(event.recording)
+        if self.recording_requested == event.recording:
+            self.recording_requested = None
 
     def _apply_outbound(self, event: Event) -> bool:
         """The events only outbound calls have; False for the others."""
@@ -508,7 +547,9 @@ class CallState:
                         [Hangup(self.customer_channel, "normal")])
 
     def on_dtmf(self, digit: str) -> Decision:
-        """A key from the customer: in an IVR it picks the queue."""
+        """A key from the customer: in an IVR it picks the queue; for a prompt played by command it is collected."""
+        if self.prompt is not None and not self.prompt.done and not self.ended:
+            return self._prompt_key(digit)
         ivr = self.ivr
         if ivr is None or ivr.finished or self.ended:
             return Decision()
@@ -560,17 +601,49 @@ class CallState:
         if self.ended or self.connected_agent is not None or leg.cancel_requested:
             leg.cancel_requested = True
             return Decision([], [Hangup(channel_id)])
+        d = Decision([self._event(c.AgentLegAnswered, offer_id=leg.offer_id, agent_id=leg.agent_id,
+                                  channel_id=channel_id)])
+        d += self._connect(leg)
+        return d
+
+    def _connect(self, leg: AgentLeg) -> Decision:
+        """Customer and an answered agent leg into the call's mixing bridge, recorded; other offers withdrawn.
+
+        The one decision behind both an agent's answer and the ConnectCall command.
+        """
         bridge = bridge_id_for(self.call_id)
-        d = Decision([
-            self._event(c.AgentLegAnswered, offer_id=leg.offer_id, agent_id=leg.agent_id, channel_id=channel_id),
-            self._event(c.CallConnected, agent_id=leg.agent_id, bridge_id=bridge),
-        ], [Bridge(bridge, (self.customer_channel, channel_id), recording_name_for(self.call_id)),
-            StopMoh(self.customer_channel)])
+        recording = recording_name_for(self.call_id, len(self.recordings) + 1)
+        self.recording_requested = recording
+        d = self._interrupt_prompt()
+        d.events.append(self._event(c.CallConnected, agent_id=leg.agent_id, bridge_id=bridge))
+        d.actions += [Bridge(bridge, (self.customer_channel, leg.channel_id), recording),
+                      StopMoh(self.customer_channel)]
         for other in self.live_legs():
-            if other.channel_id != channel_id and not other.answered:
+            if other.channel_id != leg.channel_id and not other.answered:
                 other.cancel_requested = True
                 d.actions.append(Hangup(other.channel_id, "no_answer"))
         return d
+
+    def decide_connect(self, offer_id: uuid.UUID) -> Decision:
+        """ConnectCall: bridge the customer with the answered leg of `offer_id` (already so: nothing to do)."""
+        if self.direction == "outbound":  # bridged by itself when the customer answers; its one leg is the agent's
+            if self.connected_agent is not None and offer_id == self.call_id:
+                return Decision()
+            raise Conflict("an outbound call is connected when the customer answers", field="call_id")
+        leg = next((x for x in self.legs.values() if x.offer_id == offer_id), None)
+        if leg is None:
+            raise NotFound(f"no leg of offer {offer_id} in this call", field="offer_id")
+        if self.connected_agent is not None:
+            if self.connected_agent == leg.agent_id and leg.answered and not leg.ended:
+                return Decision()
+            raise Conflict("the call is connected to another agent", field="call_id")
+        if leg.ended or leg.cancel_requested:
+            raise Conflict("that agent's leg has ended or was withdrawn", field="offer_id")
+        if not leg.answered:
+            raise Conflict("the agent has not answered yet", field="offer_id")
+        if self.hangup_by is not None:
+            raise Conflict("the call is being hung up", field="call_id")
+        return self._connect(leg)
 
     def decide_cancel(self, offer_id: uuid.UUID) -> Decision:
         """Withdraw an offer: hang up its ringing leg (the offer fails as cancelled when it is gone)."""
@@ -627,20 +700,26 @@ class CallState:
         return Decision([], [Hangup(self.customer_channel, "normal")])
 
     def on_lost(self) -> Decision:
-        """The customer's channel vanished while we were away (Asterisk restart, outage): cause unknown."""
+        """The customer's channel vanished while we were away (Asterisk restart, outage): cause unknown.
+
+        What is left of the call is hung up: an agent's phone alone in the call's bridge, or still ringing, stays
+        so in a real Asterisk until someone ends it (a reconnect replays nothing, surprise 15).
+        """
         if self.ended:
             return Decision()
         self.ended = True
         d = Decision()
         for leg in self.live_legs():
             leg.ended = True
-            if self.direction == "outbound":  # the agent's phone is still up: nobody is on the other end
-                d.actions.append(Hangup(leg.channel_id, "normal"))
-            elif not leg.answered:
+            if self.direction == "inbound" and not leg.answered:
                 d.events.append(self._event(c.AgentLegFailed, offer_id=leg.offer_id, agent_id=leg.agent_id,
                                             cause="failed", cause_txt="lost while disconnected"))
+            answered = leg.answered or self.direction == "outbound"
+            d.actions.append(Hangup(leg.channel_id, "normal" if answered else "no_answer"))
         d.events.append(self._event(c.CallEnded, hangup_by="unknown", q850=None, cause_txt="unknown",
                                     result=self.result()))
+        if self.connected_agent is not None:
+            d.actions.append(DestroyBridge(bridge_id_for(self.call_id)))
         return d
 
     def on_leg_lost(self, channel_id: str) -> Decision:
@@ -655,16 +734,66 @@ class CallState:
                                      cause="failed", cause_txt="lost while disconnected")])
 
     def on_recording(self, name: str, finished: bool, duration: int | None) -> Decision:
-        """Recording events arrive twice (surprise 8): record each fact once."""
-        if name != recording_name_for(self.call_id):
+        """Recording events arrive twice (surprise 8): record each fact once, per recording of the call."""
+        if call_id_from_ids(name) != self.call_id or not name.startswith("rec-"):
             return Decision()
-        if not finished and self.recording is None:
-            self.recording = name
+        if not finished and name not in self.recordings:
             return Decision([self._event(c.RecordingStarted, recording=name)])
-        if finished and not self.recording_finished:
-            self.recording_finished = True
+        if finished and self.recordings.get(name) is not True:
             return Decision([self._event(c.RecordingFinished, recording=name, duration_s=duration)])
         return Decision()
+
+    def on_recording_failed(self, name: str) -> None:
+        """Asterisk gave up on a recording (RecordingFailed): no longer running; nothing to record."""
+        if self.recording_requested == name:
+            self.recording_requested = None
+        if name in self.recordings and not self.recordings[name]:
+            self.recordings_stopped.add(name)
+
+    # -------------------------------------------------------- commands: recording
+
+    def active_recording(self) -> str | None:
+        """The recording running now (or accepted and about to), if any."""
+        for name, finished in reversed(self.recordings.items()):
+            if not finished and name not in self.recordings_stopped:
+                return name
+        if self.recording_requested is not None and self.recording_requested not in self.recordings_stopped:
+            return self.recording_requested
+        return None
+
+    def recording_status(self, name: str) -> c.RecordingStatus:
+        """What the StartRecording / StopRecording reply shows of one recording."""
+        phase: c.RecordingPhase = ("stopped" if self.recordings.get(name) or name in self.recordings_stopped
+                                   else "recording" if name in self.recordings else "queued")
+        return c.RecordingStatus(call_id=self.call_id, recording=name, state=phase)
+
+    def decide_start_recording(self) -> str | None:
+        """StartRecording: the name of a new recording of the bridge, or None when one already runs."""
+        if self.connected_agent is None:
+            raise Conflict("the call is not connected: there is no bridge to record", field="call_id")
+        if self.active_recording() is not None:
+            return None
+        name = recording_name_for(self.call_id, len(self.recordings) + 1
+                                  + (self.recording_requested is not None
+                                     and self.recording_requested not in self.recordings))
+        self.recording_requested = name
+        return name
+
+    def recording_refused(self, name: str) -> None:
+        """Asterisk did not take the record request (the bridge is gone, for instance)."""
+        if self.recording_requested == name:
+            self.recording_requested = None
+
+    def decide_stop_recording(self) -> str:
+        """StopRecording: the recording to stop; Conflict when none runs."""
+        name = self.active_recording()
+        if name is None:
+            raise Conflict("no recording of this call is running", field="recording")
+        return name
+
+    def recording_stopped(self, name: str) -> None:
+        """Asterisk stopped it (its RecordingFinished, delivered twice, follows)."""
+        self.recordings_stopped.add(name)
 
     def on_phone_hold(self, channel_id: str, held: bool) -> Decision:
         """The agent's phone held or resumed (SIP re-INVITE; ARI's own hold sends no event)."""
@@ -673,6 +802,119 @@ class CallState:
             return Decision()
         self.held = held
         return Decision([self._event(c.CallHeld if held else c.CallResumed, by="agent")])
+
+    # -------------------------------------------------------- commands: answer, music, prompts
+
+    def customer_up(self) -> bool:
+        """Whether the customer's channel is answered (inbound: by us on arrival; outbound: they picked up)."""
+        if self.direction == "outbound":
+            return self.customer_answered and not self.customer_gone
+        return self.answered
+
+    def decide_answer(self) -> bool:
+        """AnswerCall: True when the customer's channel still has to be answered (already answered: a no-op)."""
+        if self.customer_up():
+            return False
+        if self.direction == "outbound":
+            raise Conflict("an outbound call is answered by the customer, who has not yet", field="call_id")
+        if self.rejected or self.hangup_by is not None:
+            raise Conflict("the call was refused or is being hung up", field="call_id")
+        return True
+
+    def answered_by_command(self, actor: Actor) -> Decision:
+        """Asterisk answered the customer's channel on our request."""
+        return Decision([self._event(c.CallAnswered, actor=actor)])
+
+    def _waiting_customer(self, doing: str) -> None:
+        """Music and prompts are for an answered customer not being hung up (and not inside the IVR menu)."""
+        if not self.customer_up():
+            raise Conflict(f"the customer's channel is not answered: cannot {doing}", field="call_id")
+        if self.hangup_by is not None:
+            raise Conflict("the call is being hung up", field="call_id")
+        if self.ivr is not None and not self.ivr.finished:
+            raise Conflict(f"the caller is in the IVR menu: cannot {doing}", field="call_id")
+
+    def check_music(self) -> None:
+        """Start/StopMusicOnHold: for a customer who waits; a connected call is put on hold instead."""
+        self._waiting_customer("change the music")
+        if self.connected_agent is not None:
+            raise Conflict("the call is connected: put it on hold instead", field="call_id")
+        if self.prompt is not None and not self.prompt.done:
+            raise Conflict("a prompt is playing to the caller", field="call_id")
+
+    def decide_prompt(self, media: str, max_digits: int, terminator: str, timeout_s: int) -> PromptSession:
+        """PlayPrompt: a new prompt session (one at a time); it suspends the music, which is restarted after it."""
+        self._waiting_customer("play a prompt")
+        if self.prompt is not None and not self.prompt.done:
+            raise Conflict("a prompt is already playing to the caller", field="call_id")
+        if max_digits and self.connected_agent is not None:
+            raise Conflict("keys cannot be collected from a connected call (Asterisk reports no DTMF from a native "
+                           "bridge); use max_digits 0", field="max_digits")
+        self.prompts += 1
+        self.prompt = PromptSession(prompt_id_for(self.call_id, self.prompts), media, max_digits, terminator,
+                                    timeout_s, self.moh)
+        self.moh = None  # /play over music suspends it for good (ARI: POST /channels/{id}/moh)
+        return self.prompt
+
+    def prompt_refused(self) -> None:
+        """Asterisk did not queue the prompt: the music it would have interrupted plays on."""
+        if self.prompt is not None and not self.prompt.done:
+            self.moh = self.prompt.resume_moh
+            self.prompt.done = True
+
+    def on_prompt_finished(self, playback_id: str, state: str) -> Decision:
+        """The prompt's sound ended; a missing sound (`failed`, surprise 14) ends the input at once."""
+        p = self.prompt
+        if p is None or p.done or playback_id != p.prompt_id or self.ended:
+            return Decision()
+        p.playing = False
+        if state == "failed" or p.max_digits == 0:
+            return self._finish_prompt("failed" if state == "failed" else "max_digits")
+        return Decision()  # now it waits for keys (the handler runs the timeout)
+
+    def on_prompt_timeout(self, prompt_id: str) -> Decision:
+        """No key within the prompt's timeout."""
+        p = self.prompt
+        if p is None or p.done or p.prompt_id != prompt_id or p.playing or self.ended:
+            return Decision()
+        return self._finish_prompt("timeout")
+
+    def _prompt_key(self, digit: str) -> Decision:
+        p = self.prompt
+        assert p is not None
+        if p.max_digits == 0:
+            return Decision()
+        if p.terminator and digit == p.terminator:
+            return self._finish_prompt("terminator")
+        p.digits += digit
+        if len(p.digits) >= p.max_digits:
+            return self._finish_prompt("max_digits")
+        if p.playing:  # a first key stops the sound
+            p.playing = False
+            return Decision([], [StopPlayback(p.prompt_id)])
+        return Decision()
+
+    def _finish_prompt(self, how: c.PromptExit) -> Decision:
+        p = self.prompt
+        assert p is not None
+        p.done = True
+        d = Decision()
+        if p.max_digits:
+            d.events.append(self._event(c.DigitsCollected, prompt_id=p.prompt_id, media=p.media, digits=p.digits,
+                                        exit=how))
+        if p.playing:
+            p.playing = False
+            d.actions.append(StopPlayback(p.prompt_id))
+        if p.resume_moh is not None and how != "interrupted":
+            self.moh = p.resume_moh
+            d.actions.append(StartMoh(self.customer_channel, p.resume_moh))
+        return d
+
+    def _interrupt_prompt(self) -> Decision:
+        """The call is connected while a prompt plays: it stops, the keys so far are recorded."""
+        if self.prompt is None or self.prompt.done:
+            return Decision()
+        return self._finish_prompt("interrupted")
 
     # -------------------------------------------------------- outbound
 
@@ -763,6 +1005,7 @@ class CallState:
             return Decision([], [Hangup(channel_id, "normal")])
         assert self.agent_id is not None
         bridge = bridge_id_for(self.call_id)
+        self.recording_requested = recording_name_for(self.call_id)
         return Decision([
             self._event(c.CustomerLegAnswered, channel_id=channel_id),
             self._event(c.CallConnected, agent_id=self.agent_id, bridge_id=bridge),

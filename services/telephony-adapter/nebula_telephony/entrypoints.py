@@ -27,6 +27,13 @@ def register(app: ServiceApp, h: TelephonyHandlers) -> None:
     app.command("mute", c.MuteCall)(h.mute)
     app.command("unmute", c.UnmuteCall)(h.unmute)
     app.command("hangup", c.HangupCall)(h.hangup)
+    app.command("answer", c.AnswerCall)(h.answer)
+    app.command("start_moh", c.StartMusicOnHold)(h.start_moh)
+    app.command("stop_moh", c.StopMusicOnHold)(h.stop_moh)
+    app.command("connect", c.ConnectCall)(h.connect)
+    app.command("start_recording", c.StartRecording)(h.start_recording)
+    app.command("stop_recording", c.StopRecording)(h.stop_recording)
+    app.command("play_prompt", c.PlayPrompt)(h.play_prompt)
 
 
 class AriListener:

@@ -150,6 +150,8 @@ class TelephonyHandlers:
         self.by_channel: dict[str, uuid.UUID] = {}
         self.workers = CallWorkers()
         self._ivr_timers: dict[uuid.UUID, asyncio.TimerHandle] = {}
+        # call -> ((prompt id, keys so far), timer): a prompt's timeout runs from its sound's end and each key
+        self._prompt_timers: dict[uuid.UUID, tuple[tuple[str, int], asyncio.TimerHandle]] = {}
         self._shown: dict[uuid.UUID, dict[uuid.UUID, dict[str, Any]]] = {}  # call -> agent -> last notice sent
         self._sending: set[asyncio.Task[None]] = set()
         self.ari_connected = asyncio.Event()
@@ -198,7 +200,7 @@ class TelephonyHandlers:
                 case domain.Answer():
                     await self.ari.answer(action.channel_id)
                 case domain.StartMoh():
-                    await self.ari.start_moh(action.channel_id)
+                    await self.ari.start_moh(action.channel_id, action.moh_class)
                 case domain.StopMoh():
                     await self.ari.stop_moh(action.channel_id)
                 case domain.Hangup():
@@ -221,6 +223,8 @@ class TelephonyHandlers:
             # A channel that is already gone (404) or not in a state for it (409/412) is not an error of ours:
             # its own ChannelDestroyed settles the call.
             level = "info" if exc.status in (404, 409, 412) else "warning"
+            if isinstance(action, domain.Bridge):
+                call.recording_refused(action.recording)
             getattr(log, level)("ari.action_failed", call_id=str(call.call_id), action=type(action).__name__,
                                 status=exc.status, error=exc.message)
         return None
@@ -262,6 +266,7 @@ class TelephonyHandlers:
         timer = self._ivr_timers.pop(call.call_id, None)
         if timer:
             timer.cancel()
+        self._cancel_prompt_timer(call.call_id)
         asyncio.get_running_loop().call_soon(self.workers.forget, call.call_id)
 
     # ------------------------------------------------------------ ARI events
@@ -328,12 +333,18 @@ class TelephonyHandlers:
             case ari.PlaybackFinished() if call.ivr is not None and event.playback.id == call.ivr.playback_id:
                 if not call.ivr.finished:
                     self._arm_ivr_timer(call)
+            case ari.PlaybackFinished() if call.prompt is not None and event.playback.id == call.prompt.prompt_id:
+                decision = call.on_prompt_finished(event.playback.id, event.playback.state)
+            case ari.RecordingFailed():
+                log.warning("call.recording_failed", call_id=str(call_id), recording=event.recording.name)
+                call.on_recording_failed(event.recording.name)
             case ari.RecordingStarted() | ari.RecordingFinished():
                 decision = call.on_recording(event.recording.name, isinstance(event, ari.RecordingFinished),
                                              event.recording.duration)
             case ari.ChannelHold() | ari.ChannelUnhold():
                 decision = call.on_phone_hold(event.channel.id, isinstance(event, ari.ChannelHold))
         await self._execute(call, decision)
+        self._follow_prompt(call)
 
     async def _act_unknown(self, action: domain.Hangup) -> None:
         with contextlib.suppress(AriError):
@@ -498,6 +509,36 @@ class TelephonyHandlers:
         if call is not None:
             await self._execute(call, call.on_ivr_timeout())
 
+    # ------------------------------------------------------------ prompt timers
+
+    def _follow_prompt(self, call: CallState) -> None:
+        """Run a prompt's timeout while it waits for keys: from its sound's end, again after each key."""
+        prompt = call.prompt
+        if prompt is None or not prompt.waiting() or call.ended:
+            self._cancel_prompt_timer(call.call_id)
+            return
+        key = (prompt.prompt_id, len(prompt.digits))
+        armed = self._prompt_timers.get(call.call_id)
+        if armed is not None and armed[0] == key:
+            return
+        self._cancel_prompt_timer(call.call_id)
+        call_id, prompt_id = call.call_id, prompt.prompt_id
+        handle = asyncio.get_running_loop().call_later(
+            prompt.timeout_s, lambda: self.workers.submit(call_id, lambda: self._prompt_timeout(call_id, prompt_id)))
+        self._prompt_timers[call_id] = (key, handle)
+
+    def _cancel_prompt_timer(self, call_id: uuid.UUID) -> None:
+        armed = self._prompt_timers.pop(call_id, None)
+        if armed is not None:
+            armed[1].cancel()
+
+    async def _prompt_timeout(self, call_id: uuid.UUID, prompt_id: str) -> None:
+        call = self.calls.get(call_id)
+        if call is not None:
+            self._prompt_timers.pop(call_id, None)
+            await self._execute(call, call.on_prompt_timeout(prompt_id))
+            self._follow_prompt(call)
+
     # ------------------------------------------------------------ commands
 
     def _call_for(self, cmd: c.CallCommand) -> CallState:
@@ -616,6 +657,109 @@ class TelephonyHandlers:
             await self._execute(call, call.decide_hangup(by))
             return {"hangup": True}
         return dict(await self._in_call(cmd, run))
+
+    # ------------------------------------------------------------ commands: answer, music, connect, record, prompt
+
+    def _check_party(self, call: CallState, cmd: c.CallCommand) -> None:
+        """An agent may act only on a call they are on (connected, or dialling it); others of the tenant may."""
+        actor = cmd.actor
+        mine = {str(agent) for agent in (call.connected_agent, call.agent_id) if agent is not None}
+        if actor.kind == "user" and actor.role == "agent" and actor.user_id not in mine:
+            raise Forbidden("this is not your call")
+
+    async def _in_open_call(self, cmd: c.CallCommand, run: Callable[[CallState], Awaitable[Any]]) -> Any:
+        """Run in the call's worker: a call of another tenant, unknown or ended, is not found."""
+        async def checked(call: CallState) -> Any:
+            if call.ended:
+                raise NotFound(f"call {cmd.call_id} has ended", field="call_id")
+            self._check_party(call, cmd)
+            return await run(call)
+        return await self._in_call(cmd, checked)
+
+    async def answer(self, cmd: c.AnswerCall) -> dict[str, Any]:
+        """Answer the customer's channel if it is not yet; CallAnswered is recorded once Asterisk did."""
+        async def run(call: CallState) -> dict[str, Any]:
+            if call.decide_answer():
+                await self._ari_or_conflict(self.ari.answer(call.customer_channel))
+                await self._execute(call, call.answered_by_command(cmd.actor))
+            return {"answered": True}
+        return dict(await self._in_open_call(cmd, run))
+
+    async def start_moh(self, cmd: c.StartMusicOnHold) -> dict[str, Any]:
+        """Music of the command's class to a waiting customer (Asterisk sends no event: its 204 is the fact)."""
+        async def run(call: CallState) -> dict[str, Any]:
+            call.check_music()
+            await self._ari_or_conflict(self.ari.start_moh(call.customer_channel, cmd.moh_class))
+            call.moh = cmd.moh_class
+            return {"moh": call.moh}
+        return dict(await self._in_open_call(cmd, run))
+
+    async def stop_moh(self, cmd: c.StopMusicOnHold) -> dict[str, Any]:
+        """Stop the waiting customer's music."""
+        async def run(call: CallState) -> dict[str, Any]:
+            call.check_music()
+            await self._ari_or_conflict(self.ari.stop_moh(call.customer_channel))
+            call.moh = None
+            return {"moh": None}
+        return dict(await self._in_open_call(cmd, run))
+
+    async def connect(self, cmd: c.ConnectCall) -> dict[str, Any]:
+        """Bridge the customer with an answered agent leg: the decision an agent's answer takes by itself."""
+        async def run(call: CallState) -> dict[str, Any]:
+            await self._execute(call, call.decide_connect(cmd.offer_id))
+            return {"connected": True, "agent_id": str(call.connected_agent),
+                    "bridge_id": domain.bridge_id_for(call.call_id)}
+        return dict(await self._in_open_call(cmd, run))
+
+    async def start_recording(self, cmd: c.StartRecording) -> c.RecordingStatus:
+        """Record the call's bridge under a new name; one already running is the answer (no second file)."""
+        async def run(call: CallState) -> c.RecordingStatus:
+            self._check_agent(call, cmd)
+            name = call.decide_start_recording()
+            if name is None:
+                running = call.active_recording()
+                assert running is not None
+                return call.recording_status(running)
+            try:
+                await self.ari.record_bridge(domain.bridge_id_for(call.call_id), name)
+            except AriError as exc:
+                call.recording_refused(name)
+                raise Conflict(f"Asterisk refused: {exc.message}", field="call_id") from None
+            return call.recording_status(name)
+        status: c.RecordingStatus = await self._in_open_call(cmd, run)
+        return status
+
+    async def stop_recording(self, cmd: c.StopRecording) -> c.RecordingStatus:
+        """Stop the running recording (stored by Asterisk; RecordingFinished is recorded when it says so)."""
+        async def run(call: CallState) -> c.RecordingStatus:
+            self._check_agent(call, cmd)
+            name = call.decide_stop_recording()
+            try:
+                await self.ari.stop_recording(name)
+            except AriError as exc:
+                if exc.status != 404:
+                    raise Conflict(f"Asterisk refused: {exc.message}", field="call_id") from None
+                call.recording_stopped(name)  # it had ended already (its RecordingFinished is on the way)
+                raise Conflict("no recording of this call is running", field="recording") from None
+            call.recording_stopped(name)
+            return call.recording_status(name)
+        status: c.RecordingStatus = await self._in_open_call(cmd, run)
+        return status
+
+    async def play_prompt(self, cmd: c.PlayPrompt) -> c.PromptStatus:
+        """Play a sound to the customer, collect keys; reply once Asterisk queued it (DigitsCollected follows)."""
+        async def run(call: CallState) -> c.PromptStatus:
+            prompt = call.decide_prompt(cmd.media, cmd.max_digits, cmd.terminator, cmd.timeout_s)
+            try:
+                playback = await self.ari.play(call.customer_channel, cmd.media, prompt.prompt_id)
+            except AriError as exc:
+                call.prompt_refused()
+                raise Conflict(f"Asterisk refused: {exc.message}", field="call_id") from None
+            self._follow_prompt(call)
+            return c.PromptStatus(call_id=call.call_id, prompt_id=prompt.prompt_id,
+                                  state=str((playback or {}).get("state") or "queued"))
+        status: c.PromptStatus = await self._in_open_call(cmd, run)
+        return status
 
     @staticmethod
     async def _ari_or_conflict(request: Awaitable[None]) -> None:

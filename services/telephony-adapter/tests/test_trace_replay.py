@@ -114,6 +114,25 @@ async def test_call_lost_while_disconnected_is_ended_with_unknown_cause() -> Non
     assert isinstance(ended, c.CallEnded) and ended.hangup_by == "unknown" and ended.q850 is None
 
 
+async def test_a_connected_call_lost_while_disconnected_hangs_up_the_agent_left_alone() -> None:
+    # A real Asterisk keeps the agent's phone up, alone in the call's bridge (tests/asterisk, test_faults).
+    replay = Replay("inbound_answered")
+    records = replay.records
+    cut = next(i for i, r in enumerate(records) if r["dir"] == "event" and r["msg"]["type"] == "ChannelHangupRequest")
+    replay.records = records[:cut]
+    await replay.run()
+    call = replay.call()
+    [agent] = [leg.channel_id for leg in call.live_legs()]
+    assert call.connected_agent is not None
+    replay.ari.alive = {agent}
+    await replay.handlers.reconcile()
+    await replay.idle()
+    ended = (await replay.events(call.call_id))[-1]
+    assert isinstance(ended, c.CallEnded) and (ended.hangup_by, ended.result) == ("unknown", "answered")
+    assert ("DELETE", f"/channels/{agent}", {"reason": "normal"}) in replay.ari.requests
+    assert ("DELETE", f"/bridges/call-{call.call_id.hex}", {}) in replay.ari.requests
+
+
 async def test_malformed_ari_messages_are_dead_lettered() -> None:
     replay = Replay("inbound_abandoned_in_queue")
     letters = replay.handlers.dead_letters

@@ -437,6 +437,20 @@ def test_customer_keys_digits_when_a_prompt_plays(world: World) -> None:
         world.sim.get_playback("p2")
 
 
+def test_a_playback_over_music_on_hold_ends_the_music_for_good(world: World) -> None:
+    call, cid = world.inbound()
+    world.sim.answer(cid)
+    world.sim.moh(cid, "default")
+    world.sim.play("channel", cid, ["sound:beep"], None, "p0")
+    view = world.sim.parties.leg_json(world.sim.parties.legs[call])
+    assert (view["moh"], view["hearing"]) == (None, "playback:sound:beep")
+    world.advance(0.3)
+    assert world.sim.parties.leg_json(world.sim.parties.legs[call])["hearing"] == "silence", "not resumed"
+    world.sim.moh(cid, "default")
+    world.sim.play("channel", cid, ["sound:missing"], None, "p1")
+    assert world.sim.parties.leg_json(world.sim.parties.legs[call])["moh"] is None, "even a sound that fails"
+
+
 def test_play_on_a_ringing_originated_leg_is_refused(world: World) -> None:
     world.sim.add_phone("1001", mode=PhoneMode.NO_ANSWER)
     agent = world.agent()

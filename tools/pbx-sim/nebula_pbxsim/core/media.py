@@ -80,6 +80,10 @@ class MediaOps(SimBase):
     def _start_playback(self, pb: Playback) -> None:
         chans, bridge = self._playback_scope(pb)
         duration = self._media_duration(pb.media_uri, pb.language)
+        for ch in chans:
+            # A file stream replaces the channel's MOH generator, even for a file that then fails to open; nothing
+            # restarts the music ("will suspend MOH without resuming automatically": POST /channels/{id}/moh).
+            ch.moh_class = None
         pb.state = "playing"
         self._emit(self.factory.playback("PlaybackStarted", self.ts(), playback_json(pb)), channels=chans,
                    bridge=bridge)
