@@ -68,7 +68,8 @@ async def test_five_failures_per_minute_then_429(platform: Platform) -> None:
 async def test_missing_forged_and_expired_tokens_are_401(platform: Platform) -> None:
     _tenant, token = await create_tenant(platform)
     claims = jwt.decode(token, options={"verify_signature": False})
-    forged = jwt.encode({**claims, "role": "admin"}, "not-the-secret", algorithm="HS256")
+    wrong_key = "not-the-secret-but-as-long-as-a-real-one-for-hs256"
+    forged = jwt.encode({**claims, "role": "admin"}, wrong_key, algorithm="HS256")
     expired = jwt.encode({**claims, "iat": int(time.time()) - 7200, "exp": int(time.time()) - 60},
                          platform.settings.jwt_secret, algorithm="HS256")
     async with platform.client() as http:
