@@ -32,6 +32,7 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 ARTIFACTS = ROOT / "var" / "test-artifacts" / "browser"
 AXE = ROOT / "web" / "node_modules" / "axe-core" / "axe.min.js"
 PHONE_SIZE = {"width": 390, "height": 844}
+SMALL_PHONE_SIZE = {"width": 360, "height": 740}  # the narrowest screen the client is laid out for
 DESKTOP_SIZE = {"width": 1440, "height": 900}
 PASSWORD = "password-123"
 
@@ -133,9 +134,26 @@ class Desk:
         await wait_until(known, timeout=15)
 
 
-async def make_desk(platform: Platform, agents: int = 1, ring_timeout_s: int = 30) -> Desk:
-    """A fresh tenant with what an agent's day needs."""
-    tenant, admin = await create_tenant(platform, password=PASSWORD)
+async def tenant_in_zone(platform: Platform, time_zone: str) -> tuple[str, str]:
+    """A new tenant in another time zone than the default (Europe/Istanbul); (tenant_id, admin token)."""
+    from nebula_contracts import directory as d
+    from nebula_contracts.subjects import command_subject
+    from nebula_core.runtime import ServiceClient
+
+    tenant = f"t-{uuid.uuid4().hex[:10]}"
+    await ServiceClient(platform.app("gateway").broker, timeout=30).call(
+        command_subject("directory", "create_tenant"),
+        d.CreateTenant(tenant_id=tenant, name=f"Tenant {tenant}", time_zone=time_zone, admin_password=PASSWORD))
+    return tenant, await login(platform, tenant, "admin", PASSWORD)
+
+
+async def make_desk(platform: Platform, agents: int = 1, ring_timeout_s: int = 30,
+                    time_zone: str | None = None) -> Desk:
+    """A fresh tenant with what an agent's day needs (in the default time zone unless one is given)."""
+    if time_zone:
+        tenant, admin = await tenant_in_zone(platform, time_zone)
+    else:
+        tenant, admin = await create_tenant(platform, password=PASSWORD)
     digits = f"{uuid.uuid4().int % 1_000_000:06d}"
     did, caller_ids = f"+90850{digits}0", [f"+90850{digits}1", f"+90850{digits}2"]
     users: dict[str, dict[str, Any]] = {}
@@ -225,6 +243,24 @@ async def axe_check(page: Page, name: str) -> None:
     (ARTIFACTS / f"axe-{name}.json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
     bad = [v for v in result if v["impact"] in ("serious", "critical")]
     assert not bad, f"accessibility violations on {name}: {json.dumps(bad, ensure_ascii=False, indent=1)}"
+
+
+async def fits_the_width(page: Page) -> None:
+    """Nothing is wider than the screen (no sideways scrolling of the page) and the phone is on it."""
+    found = await page.evaluate("""() => {
+        const width = document.documentElement.clientWidth;
+        const wide = [...document.querySelectorAll('body *')]
+            .filter(e => e.getClientRects().length && !e.closest('.table-wrap'))
+            .map(e => [e, e.getBoundingClientRect()])
+            .filter(([, r]) => r.right > width + 1 || r.left < -1)
+            .map(([e, r]) => `${e.tagName.toLowerCase()}.${e.className} ${Math.round(r.left)}..${Math.round(r.right)}`);
+        const phone = document.querySelector('[data-testid=phone]')?.getBoundingClientRect();
+        return {width, scroll: document.documentElement.scrollWidth, wide: wide.slice(0, 5),
+                phone: phone ? [phone.left, phone.right] : null};
+    }""")
+    assert found["scroll"] <= found["width"], f"the page scrolls sideways: {found}"
+    assert not found["wide"], f"elements wider than the screen: {found}"
+    assert found["phone"] is None or (found["phone"][0] >= 0 and found["phone"][1] <= found["width"]), found
 
 
 def timer_seconds(text: str) -> int:

@@ -44,12 +44,9 @@ export async function goOnline(): Promise<void> {
   agent.set(await api.post<AgentStatus>('/agents/me/online'));
 }
 
-/** Choose a line state; going off line also puts the phone back in its place. */
+/** Choose a line state (going off line puts the phone back in its place: see below). */
 export async function chooseState(state: ChosenState): Promise<void> {
   agent.set(await api.put<AgentStatus>('/agents/me/state', { state }));
-  if (state === 'offline' && settings.get()?.phone_position) {
-    await saveSettings({ phone_position: null });
-  }
 }
 
 export function savePhonePosition(position: PhonePosition | null): Promise<AgentSettings> {
@@ -61,6 +58,17 @@ onNotice((notice) => {
   const current = agent.get();
   if (!current || current.agent_id !== notice.agent_id) return;
   agent.set({ ...current, state: notice.state, since: notice.since, call_id: notice.call_id });
+});
+
+// Going off line, from this page or from anywhere else (another tab, a supervisor), puts the phone back in its
+// place. Only a change seen here counts: an agent who was already off line when the page loaded keeps it.
+let lastState: AgentStatus['state'] | null = null;
+agent.subscribe((now) => {
+  const before = lastState;
+  lastState = now?.state ?? null;
+  if (before && before !== 'offline' && now?.state === 'offline' && settings.get()?.phone_position) {
+    void saveSettings({ phone_position: null }).catch(() => undefined);
+  }
 });
 
 onLiveOpen(() => {

@@ -5,7 +5,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { agent } from '../agent';
 import { LANGUAGES, setLanguage, t, tv, useLanguage } from '../i18n';
 import { liveStatus } from '../live';
-import { openCallDetail } from '../phone/phone';
+import { openCallDetail, phoneFocus } from '../phone/phone';
 import { Phone } from '../phone/Phone';
 import { Link, navigate, path } from '../router';
 import { findRoute, homeOf, menuFor } from '../routes';
@@ -102,6 +102,18 @@ export function Shell({ session }: { session: Session }): JSX.Element {
       <a class="skip" href="#main">
         {t('common.skip')}
       </a>
+      {role === 'agent' && (
+        <a
+          class="skip"
+          href="#phone"
+          onClick={(event) => {
+            event.preventDefault();
+            phoneFocus.set((n) => n + 1);
+          }}
+        >
+          {t('common.skipToPhone')}
+        </a>
+      )}
       <header class="topbar">
         <button type="button" class="btn ghost menu-toggle" aria-expanded={menuOpen} aria-controls="nav" onClick={() => setMenuOpen(!menuOpen)}>
           <span aria-hidden="true">☰</span>
@@ -142,7 +154,7 @@ export function Shell({ session }: { session: Session }): JSX.Element {
         {Page && <Page />}
       </main>
       {role === 'agent' && current !== '/phone' && <Phone floating />}
-      {detail && <CallDetailDialog callId={detail} onClose={() => openCallDetail.set(null)} />}
+      {detail && <CallDetailDialog key={detail.callId} callId={detail.callId} focus={!detail.auto} onClose={() => openCallDetail.set(null)} />}
     </div>
   );
 }

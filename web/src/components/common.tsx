@@ -66,19 +66,50 @@ export function Since({ at, label }: { at: string | null | undefined; label?: st
   );
 }
 
-/** A modal dialog (native <dialog>: focus trap, Escape, backdrop). */
-export function Dialog({ title, onClose, children, wide }: { title: string; onClose: () => void; children: ComponentChildren; wide?: boolean }): JSX.Element {
+/**
+ * A dialog (native <dialog>). Modal by default (focus trap, Escape, backdrop); a non-modal one is a panel that
+ * leaves the rest of the page usable (the phone during a call), closes on Escape, and takes the focus only when
+ * `focus` is set (opened by the user, not by an event).
+ */
+export function Dialog(props: {
+  title: string;
+  onClose: () => void;
+  children: ComponentChildren;
+  wide?: boolean;
+  modal?: boolean;
+  focus?: boolean;
+}): JSX.Element {
+  const { title, onClose, children, wide, modal = true, focus = true } = props;
   const ref = useRef<HTMLDialogElement>(null);
+  const closeButton = useRef<HTMLButtonElement>(null);
   useEffect(() => {
     const dialog = ref.current;
-    if (dialog && !dialog.open) dialog.showModal();
-    return () => dialog?.close();
+    if (!dialog || dialog.open) return;
+    if (modal) {
+      dialog.showModal();
+      return () => dialog.close();
+    }
+    const before = document.activeElement instanceof HTMLElement ? document.activeElement : null;
+    dialog.setAttribute('open', ''); // open without the dialog focusing steps: focus moves only when asked
+    if (focus) closeButton.current?.focus();
+    return () => {
+      const inside = dialog.contains(document.activeElement);
+      dialog.close();
+      if (inside && before?.isConnected) before.focus();
+    };
   }, []);
+  const onKeyDown = (event: KeyboardEvent): void => {
+    if (!modal && event.key === 'Escape') {
+      event.preventDefault();
+      onClose();
+    }
+  };
+  const classes = ['dialog', wide ? 'wide' : '', modal ? '' : 'panel'].filter(Boolean).join(' ');
   return (
-    <dialog ref={ref} class={wide ? 'dialog wide' : 'dialog'} aria-labelledby="dialog-title" onClose={onClose}>
+    <dialog ref={ref} class={classes} aria-labelledby="dialog-title" onClose={onClose} onKeyDown={onKeyDown}>
       <header class="dialog-head">
         <h2 id="dialog-title">{title}</h2>
-        <button type="button" class="btn ghost" onClick={onClose}>
+        <button ref={closeButton} type="button" class="btn ghost" onClick={onClose}>
           {t('common.close')}
         </button>
       </header>

@@ -89,7 +89,7 @@ export function MyCalls(): JSX.Element {
                   <td>{tv('result', c.result)}</td>
                   <td>{c.queue ?? ''}</td>
                   <td class="row-actions">
-                    <button type="button" class="btn small" onClick={() => openCallDetail.set(c.call_id)}>
+                    <button type="button" class="btn small" onClick={() => openCallDetail.set({ callId: c.call_id, auto: false })}>
                       {t('calls.crm')}
                     </button>
                     <button type="button" class="btn small" onClick={() => callBack(c.number)}>

@@ -7,7 +7,7 @@ import { errorText, Since } from '../components/common';
 import { hasKey, t, tv } from '../i18n';
 import { useStore } from '../store';
 import type { PhonePosition } from '../types';
-import { call, driverStatus, lastOffer, pageCalls, phone, phoneConfig, type CallView } from './phone';
+import { call, driverStatus, lastOffer, pageCalls, phone, phoneConfig, phoneFocus, type CallView } from './phone';
 import { checkNumber, displayNumber } from './number';
 
 const KEYS = ['1', '2', '3', '4', '5', '6', '7', '8', '9', '*', '0', '#'];
@@ -45,9 +45,26 @@ export function Phone({ floating }: { floating: boolean }): JSX.Element {
   }, []);
 
   useEffect(() => {
-    setError(null);
+    // A new phase clears old errors, except "the call had already ended", which explains the ended call shown.
+    setError((e: unknown) => (current?.phase === 'ended' && e instanceof Error && e.message === 'call-ended' ? e : null));
     if (current && current.phase !== 'ended') setCollapsed(false);
   }, [current?.callId, current?.phase]);
+
+  // "Telefona geç": open the phone and put the keyboard on its first control (Answer when it rings).
+  const focusAsked = useRef(phoneFocus.get());
+  useEffect(
+    () =>
+      phoneFocus.subscribe((n) => {
+        if (n === focusAsked.current) return;
+        focusAsked.current = n;
+        setCollapsed(false);
+        requestAnimationFrame(() => {
+          const target = box.current?.querySelector<HTMLElement>('.phone-body button:not([disabled]), .phone-body input, .phone-body select');
+          (target ?? box.current)?.focus();
+        });
+      }),
+    [],
+  );
 
   const saved = prefs?.phone_position ?? null;
   const position = floating ? (dragPos ?? (saved ? clamp(saved, box.current) : null)) : null;
@@ -117,6 +134,8 @@ export function Phone({ floating }: { floating: boolean }): JSX.Element {
   return (
     <section
       ref={box}
+      id="phone"
+      tabIndex={-1}
       class={`phone ${floating ? 'floating' : 'inline'} ${position ? 'placed' : ''} ${collapsed ? 'collapsed' : ''}`}
       style={style}
       aria-label={t('phone.title')}

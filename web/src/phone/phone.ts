@@ -1,7 +1,7 @@
 // The phone's model: the agent's current call as the platform reports it (live offer/call/state notices and
 // the answers of the API), never an optimistic guess; and the driver chosen by GET /api/v1/phone.
 import { agent, settings } from '../agent';
-import { api, request } from '../api';
+import { api, ApiError, request } from '../api';
 import { onLiveOpen, onNotice } from '../live';
 import { onSession } from '../session';
 import { createStore } from '../store';
@@ -31,8 +31,10 @@ export const phoneConfig = createStore<PhoneConfig | null>(null);
 export const driverStatus = createStore<{ status: DriverStatus | 'unavailable'; detail?: string }>({ status: 'stopped' });
 /** How the last offer ended without being answered (missed, rejected...), shown until the next call. */
 export const lastOffer = createStore<string | null>(null);
-/** The call whose details (CRM / timeline) are open, if any. */
-export const openCallDetail = createStore<string | null>(null);
+/** The call whose details (CRM / timeline) are open, if any; `auto` when auto-CRM opened it (focus stays put). */
+export const openCallDetail = createStore<{ callId: string; auto: boolean } | null>(null);
+/** Asked to take the keyboard focus to the phone (the "Telefona geç" link): a counter, each ask a new value. */
+export const phoneFocus = createStore<number>(0);
 
 let driver: PhoneDriver | null = null;
 
@@ -80,7 +82,7 @@ onNotice((notice) => {
       const next = fromNotice(notice, current);
       call.set(next);
       if (next.phase === 'connected' && current?.phase !== 'connected' && settings.get()?.auto_crm) {
-        openCallDetail.set(next.callId);
+        openCallDetail.set({ callId: next.callId, auto: true });
       }
       return;
     }
@@ -98,7 +100,7 @@ function followAgentState(state: AgentStatus['state'], since: string | null, cal
   const current = call.get();
   if (state === 'on_call' && callId && current?.callId === callId && current.phase === 'ringing') {
     call.set({ ...current, phase: 'connected', connectedAt: since });
-    if (settings.get()?.auto_crm) openCallDetail.set(callId);
+    if (settings.get()?.auto_crm) openCallDetail.set({ callId, auto: true });
   } else if (state !== 'on_call' && state !== 'ringing' && current && current.phase === 'connected') {
     call.set({ ...current, phase: 'ended', result: current.result ?? 'answered' });
   }
@@ -184,7 +186,17 @@ export const phone = {
       await needDriver().hangup();
       return;
     }
-    const answer = await api.post<{ held?: boolean; muted?: boolean }>(`/calls/${current.callId}/${action}`);
+    let answer: { held?: boolean; muted?: boolean };
+    try {
+      answer = await api.post<{ held?: boolean; muted?: boolean }>(`/calls/${current.callId}/${action}`);
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 404 && error.field === 'call_id') {
+        // The call ended before the action arrived (the customer hung up): show its recorded end and say so.
+        await showRecordedEnd(current.callId);
+        throw new Error('call-ended');
+      }
+      throw error;
+    }
     const now = call.get();
     if (now?.callId !== current.callId) return;
     const next = { ...now };
@@ -199,6 +211,20 @@ export const phone = {
     lastOffer.set(null);
   },
 };
+
+/** The API says the call is over: the phone shows how it ended from the call's record (not a guess). */
+async function showRecordedEnd(callId: string): Promise<void> {
+  let result: string | null = null;
+  try {
+    result = (await api.get<CallDetail>(`/calls/${callId}`)).result;
+  } catch {
+    // the record is not readable: the phone still ends the call, with no result to show
+  }
+  const now = call.get();
+  if (now?.callId === callId && now.phase !== 'ended') {
+    call.set({ ...now, phase: 'ended', result: result === 'in_progress' ? null : result });
+  }
+}
 
 /** Calls started from a page: the agent's own phone rings first, so the phone offers to answer it. */
 export const pageCalls = createStore<ReadonlySet<string>>(new Set());
