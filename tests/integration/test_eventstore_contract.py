@@ -34,8 +34,11 @@ def tenant() -> str:
     return f"t-{uuid.uuid4().hex[:10]}"
 
 
-def created(t: str, name: str = "sales") -> d.QueueCreated:
-    return d.QueueCreated(tenant_id=t, queue_id=uuid.uuid4(), config=d.QueueConfig(name=name))
+def created(t: str, name: str | None = None) -> d.QueueCreated:
+    # A distinct name per queue: these events land in the session's shared log, and every platform started
+    # later replays them into its directory, where two queues of one name would be poison (unique per tenant).
+    config = d.QueueConfig(name=name or f"q-{uuid.uuid4().hex[:12]}")
+    return d.QueueCreated(tenant_id=t, queue_id=uuid.uuid4(), config=config)
 
 
 def stream_of(t: str) -> str:

@@ -51,6 +51,7 @@ class TimelineEvent(Frozen):
     code: str | None = None
     ivr_id: str | None = None
     digits: str | None = None
+    media: str | None = Field(default=None, description="the prompt played (DigitsCollected)")
     queue_id: str | None = None
     queue: str | None = Field(default=None, description="the queue's name")
     exit: str | None = None
