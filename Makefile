@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STAMP := $(VENV)/.installed
 
-.PHONY: up test lint unit schema bench clean help web web-test
+.PHONY: up test test-asterisk lint unit schema bench clean help web web-test
 
 help:
 	@echo "make up    - install into .venv and run the platform with the demo tenant on http://127.0.0.1:8080"
@@ -61,6 +61,10 @@ lint: $(STAMP)
 
 test: $(STAMP) test-deps lint web web-test
 	$(BIN)/pytest
+
+# The opt-in suite against a real Asterisk 22 (NEBULA_TEST_ARI_URL and the rest: tests/asterisk/README.md).
+test-asterisk: $(STAMP) test-deps web
+	$(BIN)/pytest tests/asterisk
 
 schema: $(STAMP)
 	$(BIN)/nebula schema

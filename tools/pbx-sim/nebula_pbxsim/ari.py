@@ -45,9 +45,9 @@ def ari_response(status: int, body: Any = None, headers: dict[str, str] | None =
     return Response(dumps(body), status_code=status, media_type="application/json", headers=headers)
 
 
-def ari_error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+def ari_error(status: int, message: str, headers: dict[str, str] | None = None, key: str = "message") -> Response:
     """An ARI error body."""
-    return ari_response(status, {"message": message}, headers)
+    return ari_response(status, {key: message}, headers)
 
 
 def authorized(runtime: SimRuntime, headers: Any, query: Any) -> bool:
@@ -323,7 +323,7 @@ def rest_route(runtime: SimRuntime) -> Route:
                 response: Response = handler(Params(request.query_params, body), **match.groupdict())
                 return response
             except AriError as exc:
-                return ari_error(exc.status, exc.message)
+                return ari_error(exc.status, exc.message, key=exc.key)
             except Exception:
                 log.exception("pbxsim.ari_handler_failed", method=request.method, path=path)
                 return ari_error(500, "Internal Server Error")

@@ -6,10 +6,12 @@ from __future__ import annotations
 class AriError(Exception):
     """An ARI error response, worded as Asterisk words it."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, key: str = "message") -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        # Most errors are {"message": ...}; ast_ari_response_alloc_failed answers {"error": "Allocation failed"}.
+        self.key = key
 
 
 class ControlError(Exception):

@@ -9,6 +9,7 @@ import type { DriverStatus, PhoneDriver } from './driver';
 type JsSip = typeof import('jssip');
 
 export const CALLER_ID_HEADER = 'X-Nebula-Caller-Id';
+const INVITE_GRACE_MS = 3000;
 
 async function loadJsSip(): Promise<JsSip> {
   // JsSIP is CommonJS: the bundler hands it over as the default export.
@@ -21,6 +22,7 @@ export class JsSipDriver implements PhoneDriver {
   private ua: UA | null = null;
   private incoming: RTCSession | null = null;
   private current: RTCSession | null = null;
+  private ringing: Array<() => void> = [];
   private readonly audio: HTMLAudioElement;
 
   constructor(private readonly config: PhoneConfig) {
@@ -64,6 +66,7 @@ export class JsSipDriver implements PhoneDriver {
           return;
         }
         this.incoming = session;
+        this.ringing.splice(0).forEach((wake) => wake());
       } else {
         this.current = session;
       }
@@ -98,14 +101,27 @@ export class JsSipDriver implements PhoneDriver {
     this.audio.remove();
   }
 
-  async answer(): Promise<void> {
+  // The platform's offer can reach the page a moment before Asterisk's INVITE reaches JsSIP (the offer is
+  // announced when recorded, then the leg is originated): a click in between waits for the INVITE briefly.
+  private async incomingSession(): Promise<RTCSession> {
+    if (!this.incoming) {
+      await new Promise<void>((resolve) => {
+        const wake = (): void => { clearTimeout(timer); resolve(); };
+        const timer = setTimeout(() => { this.ringing = this.ringing.filter((w) => w !== wake); resolve(); },
+          INVITE_GRACE_MS);
+        this.ringing.push(wake);
+      });
+    }
     if (!this.incoming) throw new Error('no-ringing-call');
-    this.incoming.answer(this.media);
+    return this.incoming;
+  }
+
+  async answer(): Promise<void> {
+    (await this.incomingSession()).answer(this.media);
   }
 
   async reject(): Promise<void> {
-    if (!this.incoming) throw new Error('no-ringing-call');
-    this.incoming.terminate({ status_code: 603, reason_phrase: 'Decline' });
+    (await this.incomingSession()).terminate({ status_code: 603, reason_phrase: 'Decline' });
   }
 
   async hangup(): Promise<void> {

@@ -77,7 +77,9 @@ class AriClient:
                 raise AriUnavailable(0, type(exc).__name__, method, path) from exc
         if status >= 400:
             try:
-                message = json.loads(raw).get("message", raw.decode(errors="replace"))
+                # ARI words errors {"message": ...}, except a refused originate: 500 {"error": "Allocation failed"}.
+                body = json.loads(raw)
+                message = body.get("message") or body.get("error") or raw.decode(errors="replace")
             except (ValueError, AttributeError):
                 message = raw.decode(errors="replace")
             raise AriError(status, str(message), method, path)

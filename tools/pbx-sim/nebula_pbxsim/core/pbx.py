@@ -382,7 +382,7 @@ class Simulator(BridgeOps, MediaOps):
         """Resolve `PJSIP/<resource>` to (endpoint, dialstring, number); 500 like Asterisk when it cannot."""
         tech, _, resource = endpoint.partition("/")
         if tech.upper() != "PJSIP" or not resource:
-            raise AriError(500, "Allocation failed")
+            raise AriError(500, "Allocation failed", key="error")
         user, _, host = resource.partition("@")
         name = host or user
         ep = self.endpoints.get(name)
@@ -391,10 +391,10 @@ class Simulator(BridgeOps, MediaOps):
         # An unknown endpoint or a phone with no contact: chan_pjsip cannot create the session, ast_dial_prerun
         # fails and ARI answers the generic 500 "Allocation failed" (ari_channels_handle_originate_with_id).
         if ep is None or not ep.online:
-            raise AriError(500, "Allocation failed")
+            raise AriError(500, "Allocation failed", key="error")
         number = user if host and ep.trunk else None
         if ep.trunk and number is None:
-            raise AriError(500, "Allocation failed")
+            raise AriError(500, "Allocation failed", key="error")
         return ep, resource, number
 
     def originate(self, req: OriginateRequest) -> JsonDict:
