@@ -6,7 +6,10 @@ import json
 from typing import Any
 
 import nebula_contracts.agents
+import nebula_contracts.announcements
+import nebula_contracts.blacklist
 import nebula_contracts.calls
+import nebula_contracts.crm
 import nebula_contracts.directory
 import nebula_contracts.reports  # noqa: F401  (importing registers each module's types)
 from nebula_contracts.envelope import Reply

@@ -1,22 +1,34 @@
-"""Composition root of the crm service.
+"""Composition root of the crm service: customers (cards, comments, risk, call history) and the blacklist.
 
-The service joins the bus, makes sure the event streams exist and answers its status query; its
-domain arrives with the issue that gives it work (see README, "What runs where").
+Each part registers its own projections and subjects; both share the bus, the event store and the tables'
+migrations (one Alembic branch per part).
 """
 
 from __future__ import annotations
 
-from nebula_core.eventstore.jetstream import ensure_streams
+from pathlib import Path
+
+from nebula_core.db import migrate
+from nebula_core.deadletter import JetStreamDeadLetters
+from nebula_core.eventstore.jetstream import JetStreamEventStore, ensure_streams
 from nebula_core.runtime import ServiceApp, database_check
 from nebula_core.settings import Settings
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from nebula_crm import SERVICE
+from nebula_crm import SERVICE, blacklist_entrypoints, customers_entrypoints
+
+MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 async def build(settings: Settings, nats_url: str, engine: AsyncEngine) -> ServiceApp:
     """The crm service app, connected, ready to start."""
     app = ServiceApp(SERVICE, nats_url)
-    await ensure_streams(await app.connect())
+    nc = await app.connect()
+    await ensure_streams(nc)
+    await migrate(engine, SERVICE, MIGRATIONS)
+    store = JetStreamEventStore(nc)
+    dead_letters = JetStreamDeadLetters(nc)
+    customers_entrypoints.register(app, store, engine, dead_letters)
+    blacklist_entrypoints.register(app, store, engine, dead_letters, settings.default_region)
     app.checks.append(database_check(engine))
     return app

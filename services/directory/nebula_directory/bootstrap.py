@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from nebula_core.db import migrate
@@ -16,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from nebula_directory import SERVICE, domain, entrypoints
 from nebula_directory.adapters import Argon2Passwords, DirectoryProjection, DirectoryReadModel, checkpoints
+from nebula_directory.announcements_adapters import AnnouncementProjection, AnnouncementReadModel, NatsAnnouncementFeed
+from nebula_directory.announcements_handlers import AnnouncementHandlers
 from nebula_directory.demo import ensure_demo
 from nebula_directory.handlers import DirectoryHandlers
 
@@ -39,8 +42,16 @@ async def build(settings: Settings, nats_url: str, engine: AsyncEngine) -> Servi
         sync=runner,
         throttle=domain.LoginThrottle(settings.login_max_failures, settings.login_window_s, time.monotonic),
     )
+    announcement_runner = ProjectionRunner(service=SERVICE, projection=AnnouncementProjection(), store=store,
+                                           engine=engine, checkpoints=checkpoints,
+                                           dead_letters=JetStreamDeadLetters(nc))
+    announcements = AnnouncementHandlers(store=store, read_model=AnnouncementReadModel(engine),
+                                         directory=handlers.rm, sync=announcement_runner,
+                                         feed=NatsAnnouncementFeed(nc), clock=lambda: datetime.now(UTC))
     entrypoints.register(app, handlers)
+    entrypoints.register_announcements(app, announcements)
     app.components.append(runner)
+    app.components.append(announcement_runner)
 
     async def seed_demo() -> None:
         await runner.wait_caught_up(timeout=60)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from nebula_contracts import announcements as an
 from nebula_contracts import directory as d
 from nebula_core.runtime import ServiceApp
 
+from nebula_directory.announcements_handlers import AnnouncementHandlers
 from nebula_directory.handlers import DirectoryHandlers
 
 
@@ -37,3 +39,14 @@ def register(app: ServiceApp, h: DirectoryHandlers) -> None:
     app.command("delete_ivr", d.DeleteIvrMenu)(h.delete_ivr)
     app.query("get_ivr", d.GetIvrMenu)(h.get_ivr)
     app.query("list_ivrs", d.ListIvrMenus)(h.list_ivrs)
+
+
+def register_announcements(app: ServiceApp, h: AnnouncementHandlers) -> None:
+    """Bind the announcement handlers (Duyurular, Pano) to their subjects."""
+    app.command("publish_announcement", an.PublishAnnouncement)(h.publish)
+    app.command("update_announcement", an.UpdateAnnouncement)(h.update)
+    app.command("withdraw_announcement", an.WithdrawAnnouncement)(h.withdraw)
+    app.query("get_announcement", an.GetAnnouncement)(h.get)
+    app.query("list_announcements", an.ListAnnouncements)(h.list_all)
+    app.query("active_announcements", an.ActiveAnnouncementsFor)(h.active)
+    app.command("mark_announcement_read", an.MarkAnnouncementRead)(h.mark_read)

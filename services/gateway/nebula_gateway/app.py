@@ -16,6 +16,9 @@ from nebula_gateway import problems
 from nebula_gateway.auth import TokenIssuer
 from nebula_gateway.deps import Services
 from nebula_gateway.routes import admin, agents, auth, calls, health, live, mycalls, outbound, reports
+from nebula_gateway.routes import announcements as announcement_routes
+from nebula_gateway.routes import blacklist as blacklist_routes
+from nebula_gateway.routes import customers as customer_routes
 from nebula_gateway.routes import phone as phone_routes
 from nebula_gateway.routes import settings as settings_routes
 from nebula_gateway.web import WebClient
@@ -106,9 +109,12 @@ def create_app(*, broker: NatsBroker, engine: AsyncEngine, tokens: TokenIssuer, 
     app.include_router(calls.router)
     app.include_router(outbound.router)
     app.include_router(reports.router)
+    app.include_router(blacklist_routes.router)
     app.include_router(mycalls.router)
     app.include_router(settings_routes.router)
     app.include_router(phone_routes.router)
+    app.include_router(announcement_routes.router)
+    app.include_router(customer_routes.router)
     app.include_router(live.router)
     app.include_router(health.router)
     app.add_middleware(BodyLimit, limit=max_body_bytes)

@@ -1,16 +1,19 @@
-"""The adapter's outward ports: its local copy of tenant configuration (fed by directory events, so there are
-no lookups on the ring path), the blacklist, the queue-router's dial authorisation and live notices."""
+"""The adapter's outward ports: its local copies of tenant configuration (directory events) and of the blacklist
+(crm events), so there are no lookups on the ring path; the queue-router's dial authorisation; live notices."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import phonenumbers
 from nats.aio.client import Client as NatsClient
 from nebula_contracts import agents as a
+from nebula_contracts import blacklist as b
 from nebula_contracts import directory as d
 from nebula_contracts.envelope import Event, Frozen
 from nebula_contracts.subjects import command_subject
@@ -20,7 +23,9 @@ from nebula_core.runtime import ServiceClient
 from nebula_core.telemetry import get_logger
 
 log = get_logger(__name__)
+CallDirection = Literal["inbound", "outbound"]
 
+BLACKLIST_SUBJECTS = (f"evt.*.{b.AGGREGATE_BLACKLIST_ENTRY}.*",)
 DIRECTORY_SUBJECTS = ("evt.*.user.*", "evt.*.queue.*", "evt.*.number.*", "evt.*.ivr.*", "evt.*.tenant.*")
 
 
@@ -194,22 +199,121 @@ def endpoint_objects(agent: AgentEndpoint, transport: str = "transport-wss") -> 
 
 
 class InMemoryBlacklist:
-    """The blacklist port until the CRM keeps it from its own events: blocks exactly what `block` was given."""
+    """A blacklist fake for tests: blocks exactly what `block` was given (both directions unless told)."""
 
     def __init__(self) -> None:
-        self._numbers: set[tuple[str, str]] = set()
+        self._numbers: dict[tuple[str, str], b.Direction] = {}
 
-    def block(self, tenant_id: str, e164: str) -> None:
-        """Never dial this number for this tenant."""
-        self._numbers.add((tenant_id, e164))
+    def block(self, tenant_id: str, e164: str, direction: b.Direction = "both") -> None:
+        """Never connect this number for this tenant in `direction`."""
+        self._numbers[(tenant_id, e164)] = direction
 
     def unblock(self, tenant_id: str, e164: str) -> None:
         """Allow the number again."""
-        self._numbers.discard((tenant_id, e164))
+        self._numbers.pop((tenant_id, e164), None)
 
-    def blocked(self, tenant_id: str, e164: str) -> bool:
-        """Whether the tenant's blacklist holds the number (E.164)."""
-        return (tenant_id, e164) in self._numbers
+    def blocked(self, tenant_id: str, e164: str, direction: CallDirection = "outbound") -> bool:
+        """Whether the tenant's blacklist holds the number (E.164) for calls going `direction`."""
+        held = self._numbers.get((tenant_id, e164))
+        return held is not None and b.applies_to(held, direction)
+
+
+@dataclass(frozen=True, slots=True)
+class _Block:
+    """One entry as the check needs it: which calls it blocks and until when (epoch seconds, None = forever)."""
+
+    direction: b.Direction
+    until: float | None
+
+
+class BlacklistCopy:
+    """Every tenant's blacklist, kept current from the crm's events: a check is a dict lookup, no round trip.
+
+    An entry stops blocking at its expiry by itself (the check compares it with the clock), so expiry needs
+    neither an event nor a restart. `start` returns after the first catch-up, so the adapter does not take
+    calls with an empty copy.
+    """
+
+    name = "blacklist-copy"
+
+    def __init__(self, store: EventStore, clock: Callable[[], float] = time.time, ready_timeout_s: float = 30.0):
+        self._store = store
+        self._clock = clock
+        self._ready_timeout_s = ready_timeout_s
+        self._blocks: dict[tuple[str, str], dict[uuid.UUID, _Block]] = {}
+        self._number_of: dict[uuid.UUID, tuple[str, str]] = {}
+        self.position = 0
+        self.ready = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Follow the blacklist events from the beginning; wait (bounded) for the first catch-up."""
+        self._task = asyncio.create_task(self._follow(), name="blacklist-copy")
+        try:
+            await asyncio.wait_for(self.ready.wait(), self._ready_timeout_s)
+        except TimeoutError:
+            log.error("blacklist_copy.not_ready", timeout_s=self._ready_timeout_s)
+
+    async def stop(self) -> None:
+        """Stop following."""
+        if self._task:
+            await cancel_until_done(self._task)
+
+    async def _follow(self) -> None:
+        while True:
+            try:
+                async for batch in self._store.subscribe(self.position + 1, BLACKLIST_SUBJECTS):
+                    if not batch:
+                        self.ready.set()
+                    for record in batch:
+                        try:
+                            self.apply(record.decode())
+                        except Exception as exc:  # a bad event must not stop the copy
+                            log.error("blacklist_copy.bad_event", position=record.position, error=repr(exc))
+                        self.position = record.position
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.error("blacklist_copy.failed", error=repr(exc))
+                await asyncio.sleep(1.0)
+
+    def apply(self, event: Event) -> None:
+        """Change the copy for one blacklist event."""
+        match event:
+            case b.BlacklistEntryAdded() | b.BlacklistEntryUpdated():
+                self._drop(event.entry_id)
+                key = (event.tenant_id, event.number)
+                until = event.expires_at.timestamp() if event.expires_at is not None else None
+                self._blocks.setdefault(key, {})[event.entry_id] = _Block(event.direction, until)
+                self._number_of[event.entry_id] = key
+            case b.BlacklistEntryRemoved():
+                self._drop(event.entry_id)
+
+    def _drop(self, entry_id: uuid.UUID) -> None:
+        key = self._number_of.pop(entry_id, None)
+        if key is None:
+            return
+        blocks = self._blocks.get(key)
+        if blocks is not None:
+            blocks.pop(entry_id, None)
+            if not blocks:
+                del self._blocks[key]
+
+    def blocked(self, tenant_id: str, e164: str, direction: CallDirection = "outbound") -> bool:
+        """Whether an active entry of the tenant blocks calls with this number going `direction`."""
+        blocks = self._blocks.get((tenant_id, e164))
+        if not blocks:
+            return False
+        now = self._clock()
+        for blk in blocks.values():  # almost always one entry: a plain loop is the cheapest check
+            if blk.direction in ("both", direction) and (blk.until is None or blk.until > now):
+                return True
+        return False
+
+    @property
+    def size(self) -> int:
+        """How many entries the copy holds (active or not yet dropped)."""
+        return len(self._number_of)
 
 
 class NatsRouter:

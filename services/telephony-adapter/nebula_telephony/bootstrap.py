@@ -9,7 +9,7 @@ from nebula_core.settings import Settings
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from nebula_telephony import SERVICE, entrypoints
-from nebula_telephony.adapters import DirectoryCache, InMemoryBlacklist, NatsLiveFeed, NatsRouter
+from nebula_telephony.adapters import BlacklistCopy, DirectoryCache, NatsLiveFeed, NatsRouter
 from nebula_telephony.ari.client import AriClient
 from nebula_telephony.handlers import TelephonyHandlers
 from nebula_telephony.provisioning import EndpointProvisioner
@@ -26,12 +26,12 @@ async def build(settings: Settings, nats_url: str, engine: AsyncEngine) -> Servi
     ari_client = AriClient(settings.resolved_ari_url(), settings.ari_user, settings.ari_password, settings.ari_app)
     own = TelephonySettings()
     router = NatsRouter(ServiceClient(app.broker, own.router_timeout_s), own.router_timeout_s)
-    # The CRM issue replaces the in-memory blacklist with its copy kept from the CRM's events.
+    blacklist = BlacklistCopy(store)  # kept from the crm's events; caught up before ARI connects (listener after it)
     handlers = TelephonyHandlers(store, ari_client, directory, JetStreamDeadLetters(nc), settings.default_region,
-                                 router=router, blacklist=InMemoryBlacklist(), live=NatsLiveFeed(nc), settings=own)
+                                 router=router, blacklist=blacklist, live=NatsLiveFeed(nc), settings=own)
     entrypoints.register(app, handlers)
     listener = entrypoints.AriListener(handlers, EndpointProvisioner(ari_client, directory, own.agent_transport))
-    app.components.extend([directory, listener])
+    app.components.extend([directory, blacklist, listener])
     app.checks.append(database_check(engine))
     app.checks.append(listener.status)
     app.handlers = handlers  # type: ignore[attr-defined]

@@ -82,6 +82,11 @@ OUTBOUND_RESULT: dict[c.LegFailure, c.CallResult] = {
     "busy": "busy", "rejected": "busy", "no_answer": "no_answer", "cancelled": "no_answer",
     "unreachable": "failed", "failed": "failed",
 }
+# How an inbound call from a blacklisted number is refused, before it is answered (the caller pays nothing):
+# ARI reason `rejected` = Q.850 21 "Call Rejected", which chan_pjsip answers with 403 Forbidden. It says what
+# happened (a policy refusal) and is final: not busy (486 invites redials), not congestion (503 makes carriers
+# retry on another route), and not `normal` (603 with cause 16, "normal clearing", which is not what happened).
+BLOCKED_HANGUP = "rejected"
 # How the agent's still-ringing leg is hung up after the customer's leg failed: the agent's phone then shows
 # what the customer's did (busy 486, 603 Decline, 480 no answer), as the outbound_busy_and_noanswer driver did.
 AGENT_HANGUP_REASON: dict[c.LegFailure, str] = {
@@ -538,13 +543,14 @@ class CallState:
                                         caller=self.caller, did=self.did))
         return d
 
-    def decide_reject(self, reason: str, caller_name: str, code: c.RejectCode = "no_route") -> Decision:
-        """Refuse the call before any agent (no route, blacklisted)."""
+    def decide_reject(self, reason: str, caller_name: str, code: c.RejectCode = "no_route",
+                      hangup: str = "normal") -> Decision:
+        """Refuse the call before any agent (no route, blacklisted); `hangup` is the ARI reason the caller gets."""
         self.hangup_by = "system"
         return Decision([self._event(c.CallStarted, direction="inbound", caller=self.caller, caller_name=caller_name,
                                      did=self.did, channel_id=self.customer_channel),
                          self._event(c.CallRejected, reason=reason, code=code)],
-                        [Hangup(self.customer_channel, "normal")])
+                        [Hangup(self.customer_channel, hangup)])
 
     def on_dtmf(self, digit: str) -> Decision:
         """A key from the customer: in an IVR it picks the queue; for a prompt played by command it is collected."""

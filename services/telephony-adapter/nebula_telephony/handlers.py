@@ -33,7 +33,7 @@ from nebula_core.telemetry import get_logger
 from pydantic import ValidationError
 
 from nebula_telephony import domain
-from nebula_telephony.adapters import DirectoryCache, InMemoryBlacklist, to_e164
+from nebula_telephony.adapters import CallDirection, DirectoryCache, InMemoryBlacklist, to_e164
 from nebula_telephony.ari import models as ari
 from nebula_telephony.ari.client import AriClient, AriError
 from nebula_telephony.domain import CallState, Decision, OutboundPlan, Refusal
@@ -46,10 +46,10 @@ ROUTER_REFUSALS: dict[str, c.RejectCode] = {"agent_busy": "agent_busy", "agent_n
 
 
 class Blacklist(Protocol):
-    """Numbers a tenant never calls (the CRM keeps it; a local copy, no lookup per call)."""
+    """Numbers a tenant never connects (the CRM keeps it; a local copy, no lookup per call)."""
 
-    def blocked(self, tenant_id: str, e164: str) -> bool:
-        """Whether the number is on the tenant's blacklist."""
+    def blocked(self, tenant_id: str, e164: str, direction: CallDirection = "outbound") -> bool:
+        """Whether the number is on the tenant's blacklist for calls going `direction`."""
         ...
 
 
@@ -143,7 +143,7 @@ class TelephonyHandlers:
         self.dead_letters = dead_letters
         self.region = region
         self.router = router
-        self.blacklist: Blacklist = blacklist or InMemoryBlacklist()
+        self.blacklist: Blacklist = blacklist if blacklist is not None else InMemoryBlacklist()
         self.live = live
         self.settings = settings or TelephonySettings()
         self.calls: dict[uuid.UUID, CallState] = {}
@@ -367,6 +367,11 @@ class TelephonyHandlers:
             if route is None or route.config.target is None:
                 await self._execute(call, call.decide_reject("no route for this number", channel.caller.name))
                 return
+            if self.blacklist.blocked(tenant, caller, "inbound"):
+                # Refused before it is answered: no queue, no agent, no charge to the caller (domain.BLOCKED_HANGUP).
+                await self._execute(call, call.decide_reject("the caller is on the blacklist", channel.caller.name,
+                                                             code="blacklisted", hangup=domain.BLOCKED_HANGUP))
+                return
             ivr_session, prompt = None, None
             if route.config.target == "ivr" and route.config.ivr_id in self.directory.ivrs:
                 _, ivr = self.directory.ivrs[route.config.ivr_id]
@@ -429,7 +434,8 @@ class TelephonyHandlers:
         default = self.directory.default_caller_ids.get(call.agent_id)
         return domain.plan_outbound(to, caller_id, default_caller_id=default,
                                     allowed=self.directory.outbound_numbers(call.tenant_id),
-                                    blocked=lambda number: self.blacklist.blocked(call.tenant_id, number),
+                                    blocked=lambda number: self.blacklist.blocked(call.tenant_id, number,
+                                                                                  "outbound"),
                                     region=self.region)
 
     async def _authorize(self, call: CallState, actor: Actor) -> None:
