@@ -11,6 +11,7 @@ a few transactions instead of one per event.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 from collections.abc import Sequence
@@ -243,3 +244,53 @@ class ProjectionRunner:
         async with self._advanced:
             self._position = max(self._position, position)
             self._advanced.notify_all()
+
+
+class MemoryCopy(abc.ABC):
+    """An in-memory copy of some aggregates, kept current from the event log (no database: rebuilt on start).
+
+    For what a hot path must check with no round trip (the adapter's copy of DIDs and endpoints, the blacklist):
+    it follows `subjects` from position 1, applies each event, and sets `ready` once it has caught up. A bad
+    event is logged and skipped — a copy must not stop — while the database projections dead-letter theirs.
+    """
+
+    name: str = "memory-copy"
+    subjects: tuple[str, ...] = ()
+
+    def __init__(self, store: EventStore):
+        self._store = store
+        self.position = 0
+        self.ready = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @abc.abstractmethod
+    def apply(self, event: Event) -> None:
+        """Change the copy for one event."""
+
+    async def start(self) -> None:
+        """Follow the events from the beginning."""
+        self._task = asyncio.create_task(self._follow(), name=self.name)
+
+    async def stop(self) -> None:
+        """Stop following."""
+        if self._task:
+            await cancel_until_done(self._task)
+
+    async def _follow(self) -> None:
+        while True:
+            try:
+                async for batch in self._store.subscribe(self.position + 1, self.subjects):
+                    if not batch:
+                        self.ready.set()
+                    for record in batch:
+                        try:
+                            self.apply(record.decode())
+                        except Exception as exc:  # a bad event must not stop the copy
+                            log.error("memory_copy.bad_event", copy=self.name, position=record.position,
+                                      error=repr(exc))
+                        self.position = record.position
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.error("memory_copy.failed", copy=self.name, error=repr(exc))
+                await asyncio.sleep(1.0)

@@ -18,7 +18,7 @@ from nebula_contracts import directory as d
 from nebula_contracts.envelope import Event, Frozen
 from nebula_contracts.subjects import command_subject
 from nebula_core.eventstore.port import EventStore
-from nebula_core.projections import cancel_until_done
+from nebula_core.projections import MemoryCopy
 from nebula_core.runtime import ServiceClient
 from nebula_core.telemetry import get_logger
 
@@ -62,13 +62,14 @@ class AgentEndpoint:
     sip: d.SipCredentials | None = None
 
 
-class DirectoryCache:
+class DirectoryCache(MemoryCopy):
     """DIDs, endpoints, queues and IVR menus of every tenant, kept current from the event log."""
 
     name = "directory-cache"
+    subjects = DIRECTORY_SUBJECTS
 
     def __init__(self, store: EventStore):
-        self._store = store
+        super().__init__(store)
         self.dids: dict[str, DidRoute] = {}
         self.endpoints: dict[str, AgentEndpoint] = {}
         self._endpoint_of_user: dict[uuid.UUID, str] = {}
@@ -79,37 +80,7 @@ class DirectoryCache:
         self.caller_ids: dict[str, dict[str, str]] = {}
         self._caller_id_of_number: dict[uuid.UUID, tuple[str, str]] = {}
         self.default_caller_ids: dict[uuid.UUID, str] = {}  # user -> personal default caller ID
-        self.position = 0
-        self.ready = asyncio.Event()
         self.endpoint_listeners: list[Callable[[str, AgentEndpoint | None], None]] = []
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        """Follow the directory's events from the beginning."""
-        self._task = asyncio.create_task(self._follow(), name="directory-cache")
-
-    async def stop(self) -> None:
-        """Stop following."""
-        if self._task:
-            await cancel_until_done(self._task)
-
-    async def _follow(self) -> None:
-        while True:
-            try:
-                async for batch in self._store.subscribe(self.position + 1, DIRECTORY_SUBJECTS):
-                    if not batch:
-                        self.ready.set()
-                    for record in batch:
-                        try:
-                            self.apply(record.decode())
-                        except Exception as exc:  # a bad event must not stop the cache
-                            log.error("directory_cache.bad_event", position=record.position, error=repr(exc))
-                        self.position = record.position
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.error("directory_cache.failed", error=repr(exc))
-                await asyncio.sleep(1.0)
 
     def apply(self, event: Event) -> None:
         """Change the copy for one directory event."""
@@ -226,7 +197,7 @@ class _Block:
     until: float | None
 
 
-class BlacklistCopy:
+class BlacklistCopy(MemoryCopy):
     """Every tenant's blacklist, kept current from the crm's events: a check is a dict lookup, no round trip.
 
     An entry stops blocking at its expiry by itself (the check compares it with the clock), so expiry needs
@@ -235,47 +206,22 @@ class BlacklistCopy:
     """
 
     name = "blacklist-copy"
+    subjects = BLACKLIST_SUBJECTS
 
     def __init__(self, store: EventStore, clock: Callable[[], float] = time.time, ready_timeout_s: float = 30.0):
-        self._store = store
+        super().__init__(store)
         self._clock = clock
         self._ready_timeout_s = ready_timeout_s
         self._blocks: dict[tuple[str, str], dict[uuid.UUID, _Block]] = {}
         self._number_of: dict[uuid.UUID, tuple[str, str]] = {}
-        self.position = 0
-        self.ready = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Follow the blacklist events from the beginning; wait (bounded) for the first catch-up."""
-        self._task = asyncio.create_task(self._follow(), name="blacklist-copy")
+        await super().start()
         try:
             await asyncio.wait_for(self.ready.wait(), self._ready_timeout_s)
         except TimeoutError:
             log.error("blacklist_copy.not_ready", timeout_s=self._ready_timeout_s)
-
-    async def stop(self) -> None:
-        """Stop following."""
-        if self._task:
-            await cancel_until_done(self._task)
-
-    async def _follow(self) -> None:
-        while True:
-            try:
-                async for batch in self._store.subscribe(self.position + 1, BLACKLIST_SUBJECTS):
-                    if not batch:
-                        self.ready.set()
-                    for record in batch:
-                        try:
-                            self.apply(record.decode())
-                        except Exception as exc:  # a bad event must not stop the copy
-                            log.error("blacklist_copy.bad_event", position=record.position, error=repr(exc))
-                        self.position = record.position
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.error("blacklist_copy.failed", error=repr(exc))
-                await asyncio.sleep(1.0)
 
     def apply(self, event: Event) -> None:
         """Change the copy for one blacklist event."""
