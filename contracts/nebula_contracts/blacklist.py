@@ -27,6 +27,7 @@ Comment = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500
 
 AGGREGATE_BLACKLIST_ENTRY = "blacklist"
 AGGREGATE_BLOCK_REQUEST = "blockrequest"
+LIVE_BLACKLIST = "blacklist"  # live.<tenant>.blacklist: the gateway relays it to every user of the tenant
 
 
 def entry_id_for_request(request_id: uuid.UUID) -> uuid.UUID:
@@ -179,6 +180,18 @@ class BlockRequestView(Frozen):
     decided_at: datetime | None
     comment: str | None
     entry_id: uuid.UUID | None
+
+
+class BlacklistNotice(Frozen):
+    """Live notice on live.<tenant>.blacklist: a request or entry changed, reload the list.
+
+    It carries no content: what each user may see (an agent only their own requests) is what the reload checks.
+    """
+
+    kind: Literal["blacklist"] = "blacklist"
+    what: Literal["request", "entry"]
+    id: uuid.UUID
+    at: datetime
 
 
 # ---------------------------------------------------------------- commands and queries

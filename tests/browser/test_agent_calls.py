@@ -84,7 +84,7 @@ async def test_going_on_line_states_and_an_inbound_call_from_ringing_to_the_repo
     await phone.get_by_role("button", name="Tamam").click()
     await expect(phone).to_have_attribute("data-phase", "idle")
 
-    # Son Çağrılarım: the call, and its details behind the CRM button.
+    # Son Çağrılarım: the call, and its details behind the "Ayrıntı" button (CRM opens the customer's panel).
     await page.get_by_role("link", name="Son Çağrılarım").click()
     row = page.get_by_test_id("my-calls").get_by_role("row").nth(1)
     await expect(row).to_contain_text("Gelen")
@@ -93,7 +93,7 @@ async def test_going_on_line_states_and_an_inbound_call_from_ringing_to_the_repo
     await expect(row).to_contain_text("destek")
     await axe_check(page, "recent-calls")
     await shoot(page, "recent-calls")
-    await row.get_by_role("button", name="CRM").click()
+    await row.get_by_role("button", name="Ayrıntı").click()
     detail = page.get_by_role("dialog", name="Çağrı ayrıntısı")
     await expect(detail.get_by_test_id("call-detail")).to_contain_text("Görüşme başladı")
     await expect(detail).to_contain_text("Beklemeye alındı")

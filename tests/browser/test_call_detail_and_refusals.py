@@ -90,10 +90,14 @@ async def test_auto_crm_detail_time_zone_keyboard_and_hanging_up_a_call_that_end
     await page.keyboard.press("Enter")
     await expect(phone).to_have_attribute("data-phase", "connected")
 
-    # Auto-CRM: the call's detail opens by itself, without taking the focus, and the phone stays usable.
+    # Auto-CRM: the customer's CRM panel opens by itself, without taking the focus; the call's detail is one
+    # click away in it, and the phone stays usable.
+    crm = page.get_by_role("dialog", name="Müşteri (CRM)")
+    await expect(crm.get_by_test_id("crm-panel")).to_be_visible()
+    await expect(crm.get_by_role("button", name="Kapat")).not_to_be_focused()
+    await crm.get_by_test_id("crm-call-detail").click()
     detail = page.get_by_role("dialog", name="Çağrı ayrıntısı")
     await expect(detail.get_by_test_id("call-detail")).to_contain_text("Görüşme başladı")
-    await expect(detail.get_by_role("button", name="Kapat")).not_to_be_focused()
     await expect(detail).to_contain_text("Sürüyor")
     await expect(detail).to_contain_text("Kuyruk: destek")
     await phone.get_by_role("button", name="Beklet").click()

@@ -7,6 +7,9 @@ on `to` and recorded as blocked, never dialled), and that removal and expiry let
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -115,6 +118,80 @@ async def test_roles_isolation_and_bad_input(platform: Platform) -> None:
                                                                        ("BlacklistEntryRemoved", "admin")]
         assert (await http.get(history, headers=auth(agent))).status_code == 403
         assert (await http.get(history, headers=auth(other_admin))).status_code == 404
+
+
+# ---------------------------------------------------------------- live notices
+
+
+async def test_changes_are_told_live_once_readable_and_never_to_other_tenants(platform: Platform) -> None:
+    import websockets
+
+    tenant, admin = await create_tenant(platform)
+    other, other_admin = await create_tenant(platform)
+    async with platform.client() as http:
+        agent = (await user(http, platform, tenant, admin, "agent1", "agent"))["token"]
+        supervisor = (await user(http, platform, tenant, admin, "super", "supervisor"))["token"]
+        stranger_boss = (await user(http, platform, other, other_admin, "super", "supervisor"))["token"]
+        ws_base = platform.base_url.replace("http://", "ws://") + "/api/v1/live?token="
+        async with websockets.connect(ws_base + supervisor) as boss, websockets.connect(ws_base + agent) as mine, \
+                websockets.connect(ws_base + stranger_boss) as stranger:
+            for ws in (boss, mine, stranger):
+                assert json.loads(await ws.recv())["subject"] == "hello"
+
+            async def notice(ws: Any) -> dict[str, Any]:
+                while True:
+                    message = json.loads(await asyncio.wait_for(ws.recv(), 10))
+                    if message["data"].get("kind") == "blacklist":
+                        assert message["subject"] == f"live.{tenant}.blacklist"
+                        return dict(message["data"])
+
+            number = unique_number()
+            r = await http.post("/api/v1/blacklist/requests", headers=auth(agent),
+                                json={"number": number, "direction": "both", "reason": "Gizli sebep"})
+            assert r.status_code == 201, r.text
+            request_id = r.json()["request_id"]
+            for ws in (boss, mine):
+                got = await notice(ws)
+                assert (got["what"], got["id"]) == ("request", request_id)
+                assert "Gizli" not in json.dumps(got) and number not in json.dumps(got)  # content-free
+
+            # The approval is told once the read model shows it: a reload on the notice sees the decision.
+            path = f"/api/v1/blacklist/requests/{request_id}"
+            approving = asyncio.create_task(http.post(f"{path}/approve", headers=auth(supervisor), json={}))
+            told: dict[str, str] = {}
+            while "request" not in told:
+                got = await notice(boss)
+                told[got["what"]] = got["id"]
+                if got["what"] == "request":
+                    r = await http.get(path, headers=auth(supervisor))
+                    assert r.json()["status"] == "approved", r.text
+            assert (await approving).status_code == 200
+            decided = (await http.get(path, headers=auth(agent))).json()
+            if "entry" not in told:
+                told["entry"] = (await notice(boss))["id"]
+            assert told == {"request": request_id, "entry": decided["entry_id"]}
+            agent_told = {(got["what"], got["id"]) for got in [await notice(mine), await notice(mine)]}
+            assert agent_told == {("request", request_id), ("entry", decided["entry_id"])}  # their page reloads
+
+            # entries added, changed and removed by an admin
+            r = await http.post("/api/v1/blacklist", headers=auth(admin),
+                                json={"number": unique_number(), "direction": "inbound", "reason": "spam"})
+            entry_id = r.json()["entry_id"]
+            r = await http.patch(f"/api/v1/blacklist/{entry_id}", headers=auth(admin), json={"reason": "fraud"})
+            assert r.status_code == 200, r.text
+            assert (await http.delete(f"/api/v1/blacklist/{entry_id}", headers=auth(admin))).status_code == 204
+            seen = []
+            while len(seen) < 3:
+                got = await notice(boss)
+                if got["id"] == entry_id:
+                    seen.append(got["what"])
+            assert seen == ["entry", "entry", "entry"]
+
+            leaked = []
+            with contextlib.suppress(TimeoutError):
+                while True:
+                    leaked.append(json.loads(await asyncio.wait_for(stranger.recv(), 1.0)))
+            assert leaked == []
 
 
 # ---------------------------------------------------------------- enforcement on real calls

@@ -147,7 +147,22 @@ export interface QueuesNotice {
   queues: QueueStatus[];
 }
 
-export type LiveNotice = StateNotice | OfferNotice | OfferEndedNotice | CallNotice | QueuesNotice;
+export interface AnnouncementNotice {
+  kind: 'announcement';
+  announcement_id: string;
+  action: 'published' | 'updated' | 'withdrawn';
+  at: string;
+}
+
+/** live.<tenant>.blacklist: a block request or blacklist entry changed; reload (the API filters what each may see). */
+export interface BlacklistNotice {
+  kind: 'blacklist';
+  what: 'request' | 'entry';
+  id: string;
+  at: string;
+}
+
+export type LiveNotice = StateNotice | OfferNotice | OfferEndedNotice | CallNotice | QueuesNotice | AnnouncementNotice | BlacklistNotice;
 
 export interface LiveMessage {
   subject: string;
@@ -270,4 +285,43 @@ export interface CallDetail {
   started_at: string;
   result: string;
   events: TimelineEvent[];
+}
+
+// Announcements (Duyurular) and the Dashboard (Pano).
+export type AnnouncementState = 'scheduled' | 'active' | 'expired';
+
+export interface Audience {
+  everyone: boolean;
+  roles: Role[];
+  queue_ids: string[];
+}
+
+export interface AnnouncementInput {
+  title: string;
+  body: string;
+  audience: Audience;
+  starts_at: string | null;
+  ends_at: string | null;
+  pinned: boolean;
+}
+
+export interface Announcement extends AnnouncementInput {
+  announcement_id: string;
+  starts_at: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface DashboardItem extends Announcement {
+  read: boolean;
+}
+
+export interface AdminAnnouncement extends Announcement {
+  state: AnnouncementState;
+  reads: number;
+}
+
+export interface ActiveAnnouncements {
+  items: DashboardItem[];
+  next_starts_at: string | null;
 }

@@ -12,13 +12,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from nats.aio.client import Client as NatsClient
 from nebula_contracts import blacklist as b
 from nebula_contracts.envelope import Event
-from nebula_contracts.subjects import EVENTS_PREFIX
+from nebula_contracts.subjects import EVENTS_PREFIX, live_subject
 from nebula_core.db import checkpoint_table
 from nebula_core.eventstore.port import RecordedEvent
+from nebula_core.telemetry import get_logger
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+log = get_logger(__name__)
 metadata = sa.MetaData()
 Ts = sa.DateTime(timezone=True)
 
@@ -198,3 +201,17 @@ class BlacklistReadModel:
                                        .order_by(requests.c.requested_at.desc(), requests.c.request_id)
                                        .limit(q.page_size).offset((q.page - 1) * q.page_size))).all()
         return [self.request_view(r) for r in rows], int(total or 0)
+
+
+class NatsBlacklistFeed:
+    """Live notices on core NATS; fire-and-forget, because an open list that misses one reloads on reconnect."""
+
+    def __init__(self, nc: NatsClient):
+        self._nc = nc
+
+    async def changed(self, notice: b.BlacklistNotice, tenant_id: str) -> None:
+        """Tell the tenant's open blacklist pages that something changed; a failure is logged, never raised."""
+        try:
+            await self._nc.publish(live_subject(tenant_id, b.LIVE_BLACKLIST), notice.model_dump_json().encode())
+        except Exception as exc:
+            log.warning("crm.live_publish_failed", tenant_id=tenant_id, error=repr(exc))

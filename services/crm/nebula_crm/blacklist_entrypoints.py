@@ -11,16 +11,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from nebula_crm import SERVICE
 from nebula_crm.blacklist_adapters import BlacklistProjection, BlacklistReadModel, checkpoints
-from nebula_crm.blacklist_handlers import BlacklistHandlers
+from nebula_crm.blacklist_handlers import BlacklistFeed, BlacklistHandlers
 
 
 def register(app: ServiceApp, store: EventStore, engine: AsyncEngine, dead_letters: DeadLetterSink,
-             region: str = "TR") -> BlacklistHandlers:
+             region: str = "TR", feed: BlacklistFeed | None = None) -> BlacklistHandlers:
     """Run the blacklist projection in `app` and bind every blacklist handler to its subject."""
     runner = ProjectionRunner(service=SERVICE, projection=BlacklistProjection(), store=store, engine=engine,
                               checkpoints=checkpoints, dead_letters=dead_letters)
     app.components.append(runner)
-    h = BlacklistHandlers(store=store, read_model=BlacklistReadModel(engine), sync=runner, region=region)
+    h = BlacklistHandlers(store=store, read_model=BlacklistReadModel(engine), sync=runner, region=region, feed=feed)
     app.command("add_blacklist_entry", b.AddBlacklistEntry)(h.add_entry)
     app.command("update_blacklist_entry", b.UpdateBlacklistEntry)(h.update_entry)
     app.command("remove_blacklist_entry", b.RemoveBlacklistEntry)(h.remove_entry)

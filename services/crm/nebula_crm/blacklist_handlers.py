@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from nebula_contracts import blacklist as b
 from nebula_contracts.envelope import Event, derived_id, utc_now
@@ -31,6 +31,14 @@ class ReadModelSync(Protocol):
         ...
 
 
+class BlacklistFeed(Protocol):
+    """Where the live notices go (the gateway relays them to the tenant's users)."""
+
+    async def changed(self, notice: b.BlacklistNotice, tenant_id: str) -> None:
+        """Publish one notice."""
+        ...
+
+
 def page_of(items: list[Any], total: int, page: int, page_size: int) -> dict[str, Any]:
     """The shape every list query answers with."""
     return {"items": [i.model_dump(mode="json") for i in items], "total": total, "page": page,
@@ -41,21 +49,30 @@ class BlacklistHandlers:
     """One method per blacklist command or query; the composition root wires the ports in."""
 
     def __init__(self, store: EventStore, read_model: BlacklistReadModel, sync: ReadModelSync,
-                 region: str = "TR", clock: Callable[[], datetime] = utc_now):
+                 region: str = "TR", clock: Callable[[], datetime] = utc_now, feed: BlacklistFeed | None = None):
         self.store = store
         self.rm = read_model
         self.sync = sync
         self.region = region
         self.clock = clock
+        self.feed = feed
+
+    async def _tell(self, tenant_id: str, what: Literal["request", "entry"], id_: uuid.UUID) -> None:
+        """Tell the open lists to reload: called once the read model shows the change."""
+        if self.feed is not None:
+            await self.feed.changed(b.BlacklistNotice(what=what, id=id_, at=self.clock()), tenant_id)
 
     async def _load(self, stream: str, evolve: Callable[[Any, Event], Any]) -> tuple[Any, int]:
         read = await self.store.read(stream)
         return domain.fold(evolve, (r.decode() for r in read.events)), read.version
 
-    async def _append(self, stream: str, events: list[Event], version: int) -> None:
-        if events:
-            result = await self.store.append(stream, events, expected_version=version)
-            await self.sync.wait_for(result.version)
+    async def _append(self, stream: str, events: list[Event], version: int) -> bool:
+        """Append and wait for the read model; whether anything was appended (a retry appends nothing)."""
+        if not events:
+            return False
+        result = await self.store.append(stream, events, expected_version=version)
+        await self.sync.wait_for(result.version)
+        return True
 
     @staticmethod
     def _entry_stream(tenant_id: str, entry_id: uuid.UUID) -> str:
@@ -73,21 +90,24 @@ class BlacklistHandlers:
         entry_id = derived_id(cmd.command_id, "entry")
         stream = self._entry_stream(cmd.tenant_id, entry_id)
         state, version = await self._load(stream, domain.evolve_entry)
-        await self._append(stream, domain.decide_add_entry(state, cmd, entry_id, number, self.clock()), version)
+        if await self._append(stream, domain.decide_add_entry(state, cmd, entry_id, number, self.clock()), version):
+            await self._tell(cmd.tenant_id, "entry", entry_id)
         return await self.get_entry(b.GetBlacklistEntry(tenant_id=cmd.tenant_id, entry_id=entry_id))
 
     async def update_entry(self, cmd: b.UpdateBlacklistEntry) -> b.BlacklistEntryView:
         """Change an entry's direction, reason or expiry."""
         stream = self._entry_stream(cmd.tenant_id, cmd.entry_id)
         state, version = await self._load(stream, domain.evolve_entry)
-        await self._append(stream, domain.decide_update_entry(state, cmd, self.clock()), version)
+        if await self._append(stream, domain.decide_update_entry(state, cmd, self.clock()), version):
+            await self._tell(cmd.tenant_id, "entry", cmd.entry_id)
         return await self.get_entry(b.GetBlacklistEntry(tenant_id=cmd.tenant_id, entry_id=cmd.entry_id))
 
     async def remove_entry(self, cmd: b.RemoveBlacklistEntry) -> None:
         """Take an entry off the blacklist: the number is allowed again."""
         stream = self._entry_stream(cmd.tenant_id, cmd.entry_id)
         state, version = await self._load(stream, domain.evolve_entry)
-        await self._append(stream, domain.decide_remove_entry(state, cmd), version)
+        if await self._append(stream, domain.decide_remove_entry(state, cmd), version):
+            await self._tell(cmd.tenant_id, "entry", cmd.entry_id)
 
     async def get_entry(self, q: b.GetBlacklistEntry) -> b.BlacklistEntryView:
         """One entry of the caller's tenant."""
@@ -114,28 +134,30 @@ class BlacklistHandlers:
         request_id = derived_id(cmd.command_id, "request")
         stream = self._request_stream(cmd.tenant_id, request_id)
         state, version = await self._load(stream, domain.evolve_request)
-        await self._append(stream, domain.decide_request(state, cmd, request_id, number), version)
+        if await self._append(stream, domain.decide_request(state, cmd, request_id, number), version):
+            await self._tell(cmd.tenant_id, "request", request_id)
         return await self._request(cmd.tenant_id, request_id)
 
     async def approve(self, cmd: b.ApproveBlockRequest) -> b.BlockRequestView:
         """Approve a pending request and create its entry (409 on `status` when already decided)."""
         stream = self._request_stream(cmd.tenant_id, cmd.request_id)
         try:
-            await self._decide_request(stream, lambda state: domain.decide_approve(state, cmd))
+            decided = await self._decide_request(stream, lambda state: domain.decide_approve(state, cmd))
         except Conflict:
             await self._complete_entry(stream)  # a decided request whose entry a crash left behind
             raise
         await self._complete_entry(stream)
+        if decided:
+            await self._tell(cmd.tenant_id, "request", cmd.request_id)
         return await self._request(cmd.tenant_id, cmd.request_id)
 
     async def _decide_request(self, stream: str,
-                              decide: Callable[[domain.RequestState | None], list[Event]]) -> None:
+                              decide: Callable[[domain.RequestState | None], list[Event]]) -> bool:
         """Decide on the request and append; when another decision landed first, decide again (then 409)."""
         for _ in range(3):
             state, version = await self._load(stream, domain.evolve_request)
             try:
-                await self._append(stream, decide(state), version)
-                return
+                return await self._append(stream, decide(state), version)
             except ConcurrencyConflict:
                 continue
         raise Conflict("the block request keeps changing; try again", field="status")
@@ -155,11 +177,13 @@ class BlacklistHandlers:
             await self._append(entry_stream, [domain.entry_for_approval(state, approval)], 0)
         except ConcurrencyConflict:  # a concurrent retry created it first
             return
+        await self._tell(approval.tenant_id, "entry", approval.entry_id)
 
     async def reject(self, cmd: b.RejectBlockRequest) -> b.BlockRequestView:
         """Reject a pending request with a comment (409 on `status` when already decided)."""
         stream = self._request_stream(cmd.tenant_id, cmd.request_id)
-        await self._decide_request(stream, lambda state: domain.decide_reject(state, cmd))
+        if await self._decide_request(stream, lambda state: domain.decide_reject(state, cmd)):
+            await self._tell(cmd.tenant_id, "request", cmd.request_id)
         return await self._request(cmd.tenant_id, cmd.request_id)
 
     async def _request(self, tenant_id: str, request_id: uuid.UUID) -> b.BlockRequestView:

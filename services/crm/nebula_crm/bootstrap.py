@@ -16,6 +16,7 @@ from nebula_core.settings import Settings
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from nebula_crm import SERVICE, blacklist_entrypoints, customers_entrypoints
+from nebula_crm.blacklist_adapters import NatsBlacklistFeed
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -29,6 +30,6 @@ async def build(settings: Settings, nats_url: str, engine: AsyncEngine) -> Servi
     store = JetStreamEventStore(nc)
     dead_letters = JetStreamDeadLetters(nc)
     customers_entrypoints.register(app, store, engine, dead_letters)
-    blacklist_entrypoints.register(app, store, engine, dead_letters, settings.default_region)
+    blacklist_entrypoints.register(app, store, engine, dead_letters, settings.default_region, NatsBlacklistFeed(nc))
     app.checks.append(database_check(engine))
     return app

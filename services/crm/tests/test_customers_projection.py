@@ -105,6 +105,10 @@ async def test_cards_numbers_comments_and_risk_read_back_inside_their_tenant(
         await h.get_customer(crm.GetCustomer(tenant_id=other, customer_id=cid))
     with pytest.raises(Conflict):
         await new_card(h, t, "+905321112233")
+    third = tenant()  # a card with two numbers, found by its second, comes back with both
+    pair = await new_card(h, third, "0533 444 55 66", "0212 555 66 77", name="İki Numara")
+    by_second = await h.by_number(crm.GetCustomerByNumber(tenant_id=third, number="+905334445566"))
+    assert (by_second.customer_id, by_second.numbers) == (pair.customer_id, ["+902125556677", "+905334445566"])
 
     for text in ("first", "second"):
         await h.add_comment(crm.AddCustomerComment(tenant_id=t, actor=AGENT, customer_id=cid, text=text))

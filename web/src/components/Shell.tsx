@@ -13,6 +13,8 @@ import { logout, type Session } from '../session';
 import { useStore } from '../store';
 import { setTheme, theme, type ThemeChoice } from '../theme';
 import { CallDetailDialog } from './CallDetail';
+import { CrmPanel } from './CrmPanel';
+import { openCrm } from '../crm';
 import { Since } from './common';
 
 const NEXT_THEME: Record<ThemeChoice, ThemeChoice> = { system: 'light', light: 'dark', dark: 'system' };
@@ -84,6 +86,7 @@ function UserTools({ session }: { session: Session }): JSX.Element {
 export function Shell({ session }: { session: Session }): JSX.Element {
   const current = useStore(path);
   const detail = useStore(openCallDetail);
+  const crm = useStore(openCrm);
   const [menuOpen, setMenuOpen] = useState(false);
   const role = session.me.role;
   const route = findRoute(role, current);
@@ -154,6 +157,8 @@ export function Shell({ session }: { session: Session }): JSX.Element {
         {Page && <Page />}
       </main>
       {role === 'agent' && current !== '/phone' && <Phone floating />}
+      {/* the CRM first: a call's detail opened from it lies on top */}
+      {crm && <CrmPanel key={`${crm.number}-${crm.callId ?? ''}`} number={crm.number} callId={crm.callId} focus={!crm.auto} onClose={() => openCrm.set(null)} />}
       {detail && <CallDetailDialog key={detail.callId} callId={detail.callId} focus={!detail.auto} onClose={() => openCallDetail.set(null)} />}
     </div>
   );

@@ -1,6 +1,6 @@
 // Small building blocks shared by the pages: error messages, scrollable tables, paging, dialogs, durations.
 import type { ComponentChildren, JSX } from 'preact';
-import { useEffect, useRef } from 'preact/hooks';
+import { useEffect, useId, useRef } from 'preact/hooks';
 import { ApiError, clockOffsetMs } from '../api';
 import { formatDuration, secondsSince } from '../format';
 import { hasKey, t } from '../i18n';
@@ -82,6 +82,7 @@ export function Dialog(props: {
   const { title, onClose, children, wide, modal = true, focus = true } = props;
   const ref = useRef<HTMLDialogElement>(null);
   const closeButton = useRef<HTMLButtonElement>(null);
+  const titleId = useId(); // two panels may be open at once (the CRM and a call's detail)
   useEffect(() => {
     const dialog = ref.current;
     if (!dialog || dialog.open) return;
@@ -106,9 +107,9 @@ export function Dialog(props: {
   };
   const classes = ['dialog', wide ? 'wide' : '', modal ? '' : 'panel'].filter(Boolean).join(' ');
   return (
-    <dialog ref={ref} class={classes} aria-labelledby="dialog-title" onClose={onClose} onKeyDown={onKeyDown}>
+    <dialog ref={ref} class={classes} aria-labelledby={titleId} onClose={onClose} onKeyDown={onKeyDown}>
       <header class="dialog-head">
-        <h2 id="dialog-title">{title}</h2>
+        <h2 id={titleId}>{title}</h2>
         <button ref={closeButton} type="button" class="btn ghost" onClick={onClose}>
           {t('common.close')}
         </button>

@@ -1,4 +1,4 @@
-// Son Çağrılarım: the agent's latest calls, newest first; call back, or open a call's details (CRM button).
+// Son Çağrılarım: the agent's latest calls, newest first; open the customer's CRM, the call's details, or call back.
 import type { JSX } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { api } from '../api';
@@ -9,6 +9,7 @@ import { onNotice } from '../live';
 import { displayNumber } from '../phone/number';
 import { callFromPage, openCallDetail, phoneConfig } from '../phone/phone';
 import { settings } from '../agent';
+import { openCrm } from '../crm';
 import { useStore } from '../store';
 import type { MyCall } from '../types';
 
@@ -89,8 +90,11 @@ export function MyCalls(): JSX.Element {
                   <td>{tv('result', c.result)}</td>
                   <td>{c.queue ?? ''}</td>
                   <td class="row-actions">
-                    <button type="button" class="btn small" onClick={() => openCallDetail.set({ callId: c.call_id, auto: false })}>
+                    <button type="button" class="btn small" onClick={() => openCrm.set({ number: c.number, callId: c.call_id, auto: false })}>
                       {t('calls.crm')}
+                    </button>
+                    <button type="button" class="btn small" onClick={() => openCallDetail.set({ callId: c.call_id, auto: false })}>
+                      {t('calls.detail')}
                     </button>
                     <button type="button" class="btn small" onClick={() => callBack(c.number)}>
                       {t('calls.callBack')}

@@ -4,6 +4,8 @@ import type { JSX, TargetedKeyboardEvent, TargetedPointerEvent } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { agent, goOnline, savePhonePosition, settings } from '../agent';
 import { errorText, Since } from '../components/common';
+import { RiskNotice } from '../components/CrmPanel';
+import { openCrm } from '../crm';
 import { hasKey, t, tv } from '../i18n';
 import { useStore } from '../store';
 import type { PhonePosition } from '../types';
@@ -246,6 +248,7 @@ function CallPanel({ view, busy, run }: { view: CallView; busy: boolean; run: (a
       <div class="call ringing" role="alert" aria-live="assertive">
         <p class="call-kind">{t('phone.incoming')}</p>
         <p class="call-number" data-testid="call-number">{number}</p>
+        <RiskNotice number={view.number} />
         <dl class="call-facts">
           {view.queueName && (
             <>
@@ -291,6 +294,7 @@ function CallPanel({ view, busy, run }: { view: CallView; busy: boolean; run: (a
         {connected ? (view.direction === 'inbound' ? t('phone.inCallInbound') : t('phone.inCallOutbound')) : t(`phone.phase.${view.phase}`)}
       </p>
       <p class="call-number" data-testid="call-number">{number}</p>
+      <RiskNotice number={view.number} />
       <dl class="call-facts">
         {view.queueName && (
           <>
@@ -329,6 +333,11 @@ function CallPanel({ view, busy, run }: { view: CallView; busy: boolean; run: (a
               {view.held ? t('phone.unhold') : t('phone.hold')}
             </button>
           </>
+        )}
+        {view.number && (
+          <button type="button" class="btn" data-testid="phone-crm" onClick={() => openCrm.set({ number: view.number, callId: view.callId, auto: false })}>
+            {t('crm.open')}
+          </button>
         )}
         <button type="button" class="btn danger" disabled={busy} onClick={() => void run(() => phone.act('hangup'))}>
           {t('phone.hangup')}

@@ -2,6 +2,7 @@
 // the answers of the API), never an optimistic guess; and the driver chosen by GET /api/v1/phone.
 import { agent, settings } from '../agent';
 import { api, ApiError, request } from '../api';
+import { openCrm } from '../crm';
 import { onLiveOpen, onNotice } from '../live';
 import { onSession } from '../session';
 import { createStore } from '../store';
@@ -31,7 +32,7 @@ export const phoneConfig = createStore<PhoneConfig | null>(null);
 export const driverStatus = createStore<{ status: DriverStatus | 'unavailable'; detail?: string }>({ status: 'stopped' });
 /** How the last offer ended without being answered (missed, rejected...), shown until the next call. */
 export const lastOffer = createStore<string | null>(null);
-/** The call whose details (CRM / timeline) are open, if any; `auto` when auto-CRM opened it (focus stays put). */
+/** The call whose details (timeline) are open, if any; `auto` when opened by an event (focus stays put). */
 export const openCallDetail = createStore<{ callId: string; auto: boolean } | null>(null);
 /** Asked to take the keyboard focus to the phone (the "Telefona geç" link): a counter, each ask a new value. */
 export const phoneFocus = createStore<number>(0);
@@ -82,7 +83,7 @@ onNotice((notice) => {
       const next = fromNotice(notice, current);
       call.set(next);
       if (next.phase === 'connected' && current?.phase !== 'connected' && settings.get()?.auto_crm) {
-        openCallDetail.set({ callId: next.callId, auto: true });
+        openCrm.set({ number: next.number, callId: next.callId, auto: true });
       }
       return;
     }
@@ -100,7 +101,7 @@ function followAgentState(state: AgentStatus['state'], since: string | null, cal
   const current = call.get();
   if (state === 'on_call' && callId && current?.callId === callId && current.phase === 'ringing') {
     call.set({ ...current, phase: 'connected', connectedAt: since });
-    if (settings.get()?.auto_crm) openCallDetail.set({ callId, auto: true });
+    if (settings.get()?.auto_crm) openCrm.set({ number: current.number, callId, auto: true });
   } else if (state !== 'on_call' && state !== 'ringing' && current && current.phase === 'connected') {
     call.set({ ...current, phase: 'ended', result: current.result ?? 'answered' });
   }

@@ -29,6 +29,8 @@ def visible(p: Principal, subject: str, data: dict[str, Any]) -> bool:
     tokens = subject.split(".")
     if len(tokens) == 3 and tokens[2] == "announcements":  # content-free "reload your Dashboard" notices
         return True
+    if len(tokens) == 3 and tokens[2] == "blacklist":  # content-free "reload the list": the API filters the rows
+        return True
     if len(tokens) >= 4 and tokens[2] == "agent":
         return tokens[3] == p.user_id
     if len(tokens) >= 3 and tokens[2] == "agents":

@@ -1,0 +1,93 @@
+"""The CRM panel in a call: an unknown caller gets a new card, the agent writes a comment, marks the customer
+risky and requests a block; the next call from that number shows "Riskli Müşteri" and the risk comment in the
+ringing phone. From Son Çağrılarım the row's CRM button opens the same card with the call in its history."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.async_api import Page, expect
+
+from tests.browser.conftest import log_in, make_desk, shoot
+from tests.support import Platform, wait_until
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+CALLER = "+905321112233"
+
+
+async def test_an_agent_comments_and_marks_a_caller_risky_and_the_next_call_shows_it(page: Page,
+                                                                                   platform: Platform) -> None:
+    d = await make_desk(platform)
+    await d.provisioned()
+    r = await d.api("PUT", "/api/v1/agents/me/settings", "agent1", json={
+        "default_state": "inbound", "default_caller_id": None, "dial_pad": False, "auto_crm": False,
+        "phone_position": None})
+    assert r.status_code == 200, r.text
+    await log_in(page, platform, d.tenant, "agent1")
+    phone = page.get_by_test_id("phone")
+    await expect(phone.get_by_test_id("phone-crm")).to_have_count(0)  # the CRM button only during a call
+    await page.get_by_role("button", name="Hatta gir").first.click()
+    await expect(page.get_by_test_id("agent-state")).to_contain_text("Gelen Arama")
+
+    await d.customer_calls(CALLER)
+    await expect(phone.get_by_role("alert")).to_contain_text("Gelen arama")
+    await expect(phone.get_by_test_id("risk-banner")).to_have_count(0)  # an unknown caller is no risk
+    await phone.get_by_role("button", name="Cevapla").click()
+    await expect(phone).to_have_attribute("data-phase", "connected")
+
+    await phone.get_by_test_id("phone-crm").click()
+    crm = page.get_by_role("dialog", name="Müşteri (CRM)")
+    await expect(crm).to_contain_text("Yeni müşteri kartı")
+    await crm.get_by_test_id("crm-name").fill("Ayşe Yılmaz")
+    await crm.get_by_test_id("crm-save").click()
+    await expect(crm).to_contain_text("Müşteri bilgileri")  # the card exists now
+
+    await crm.get_by_test_id("crm-add-comment").click()  # an empty comment is refused, with the field named
+    await expect(crm.get_by_role("alert")).to_contain_text("(text)")
+    await crm.get_by_test_id("crm-comment").fill("Fatura itirazı var, geri aranacak")
+    await crm.get_by_test_id("crm-add-comment").click()
+    await expect(crm.get_by_test_id("crm-comment-list")).to_contain_text("Fatura itirazı var, geri aranacak")
+    await expect(crm.get_by_test_id("crm-comment-list")).to_contain_text("agent1")
+
+    await crm.get_by_test_id("crm-risk-comment").fill("Temsilciye hakaret etti")
+    await crm.get_by_test_id("crm-mark-risky").click()
+    banner = crm.get_by_test_id("risk-banner")
+    await expect(banner).to_contain_text("Riskli Müşteri")
+    await expect(banner).to_contain_text("Temsilciye hakaret etti")
+    await shoot(page, "crm-panel-in-call")
+
+    # A block request goes to the supervisors' approval list (Kara Liste Onay), not to the blacklist yet.
+    await crm.get_by_test_id("crm-block-reason").fill("Sürekli taciz ediyor")
+    await crm.get_by_test_id("crm-request-block").click()
+    await expect(crm.get_by_role("status").filter(has_text="Engelleme isteği gönderildi")).to_be_visible()
+    requests = (await d.api("GET", "/api/v1/blacklist/requests", "boss")).json()["items"]
+    assert [(q["number"], q["reason"]) for q in requests] == [(CALLER, "Sürekli taciz ediyor")]
+
+    await phone.get_by_role("button", name="Kapat").click()
+    await expect(phone).to_have_attribute("data-phase", "ended")
+    await phone.get_by_role("button", name="Tamam").click()
+    await crm.get_by_role("button", name="Kapat").click()
+    await expect(crm).to_have_count(0)
+
+    async def back_inbound() -> bool:
+        return (await d.agent_state())["state"] == "inbound"
+    await wait_until(back_inbound, timeout=20)
+
+    # The next call from that number: the ringing phone says "Riskli Müşteri", with the comment.
+    second = await d.customer_calls(CALLER)
+    ringing = phone.get_by_role("alert").first
+    await expect(phone).to_have_attribute("data-phase", "ringing")
+    await expect(phone.get_by_test_id("risk-banner")).to_contain_text("Riskli Müşteri")
+    await expect(phone.get_by_test_id("risk-comment")).to_have_text("Temsilciye hakaret etti")
+    await expect(ringing).to_contain_text("Gelen arama")
+    await shoot(page, "phone-ringing-risky")
+    async with platform.sim() as sim:  # the customer gives up
+        assert (await sim.post(f"/calls/{second}/hangup")).status_code in (200, 204)
+    await expect(phone).not_to_have_attribute("data-phase", "ringing")
+
+    # Son Çağrılarım: the row's CRM button opens the customer's card, the answered call in its history.
+    await page.get_by_role("link", name="Son Çağrılarım").click()
+    row = page.get_by_test_id("my-calls").get_by_role("row").nth(1)
+    await expect(row).to_contain_text("0532 111 22 33")
+    await row.get_by_role("button", name="CRM").click()
+    await expect(crm.get_by_test_id("risk-banner")).to_contain_text("Temsilciye hakaret etti")
+    await expect(crm.get_by_test_id("crm-calls")).to_contain_text("Cevaplandı")
