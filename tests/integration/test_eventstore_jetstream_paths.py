@@ -40,7 +40,10 @@ def tenant() -> str:
 
 
 def created(t: str, name: str) -> d.QueueCreated:
-    return d.QueueCreated(tenant_id=t, queue_id=uuid.uuid4(), config=d.QueueConfig(name=name))
+    # Unique names: these events stay in the session's shared log and every platform started later replays them
+    # into its directory, where two queues of one name in a tenant are poison (and stall it through retries).
+    return d.QueueCreated(tenant_id=t, queue_id=uuid.uuid4(),
+                          config=d.QueueConfig(name=f"{name}-{uuid.uuid4().hex[:8]}"))
 
 
 async def fill(store: JetStreamEventStore, t: str, count: int, per_append: int = 10) -> list[int]:
