@@ -129,7 +129,8 @@ async def insert_rows(conn: AsyncConnection, table: sa.Table, rows: Sequence[Map
         stmt = stmt.on_conflict_do_update(
             index_elements=[upsert_on], set_={n: stmt.excluded[n] for n in names if n not in kept})
     elif upsert_on:
-        raise NotImplementedError(f"upsert on {dialect.name}")
+        # Read models live in SQLite or PostgreSQL only (decision 0007); any other engine is a wiring mistake.
+        raise ValueError(f"upsert_on needs SQLite or PostgreSQL, not {dialect.name}")
     await conn.execute(stmt, list(rows))
 
 
