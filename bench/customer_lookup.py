@@ -8,12 +8,12 @@ model's tables with COPY (crm_customers, crm_customer_numbers; a share of the ca
 marked risky), which is far faster than appending a million CustomerCreated events and replaying them, and
 gives the same rows. ANALYZE, a short warm-up, then what is timed is `CustomerHandlers.by_number`, the handler
 the crm binds to `qry.crm.customer_by_number` (number normalisation, the primary-key lookup of the number, the
-card and its numbers, through the service's own engine and pool), one await per sample, for numbers that
-belong to a customer (a random card of a random tenant, so the cache is not kept warm by repeats) and numbers
-that belong to nobody (NotFound). For comparison, the same card fetched with one SQL statement over one pooled
-connection (the handler uses two checkouts, each with the pool's pre-ping, and three statements). Not included:
-the NATS request/reply and the gateway (see inbound_e2e and gateway_login for those). Bounded by `--seconds`
-per kind of lookup.
+card and its numbers in one statement built once, outside a transaction, through the service's own engine
+and pool), one await per sample, for numbers that belong to a customer (a random card of a random tenant, so
+the cache is not kept warm by repeats) and numbers that belong to nobody (NotFound). For comparison, a plain
+card fetch in one `text()` statement inside the default transaction (what a first, naive query costs: the
+pool rolls the transaction back on return). Not included: the NATS request/reply and the gateway (see
+inbound_e2e and gateway_login for those). Bounded by `--seconds` per kind of lookup.
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ SINGLE_STATEMENT = sa.text(
 
 
 async def timed_sql(engine: AsyncEngine, probes: list[tuple[str, str, str]], seconds: float) -> list[float]:
-    """For comparison: the card by number in one statement, one checkout (what the table layout allows)."""
+    """For comparison: the card by number in one `text()` statement inside the default transaction."""
     samples: list[float] = []
     deadline = Deadline(seconds)
     clock = time.perf_counter

@@ -65,6 +65,17 @@ async def migrate(engine: AsyncEngine, service: str, versions_dir: Path) -> None
         await conn.run_sync(_upgrade)
 
 
+def single_statement_reads(engine: AsyncEngine) -> AsyncEngine:
+    """The same engine and pool, for reads of one statement each: no transaction around them.
+
+    A default connection wraps even one SELECT in a transaction that the pool rolls back on return: one more
+    round trip per read, which was a third of a lookup's time on PostgreSQL (docs/benchmarks.md, section 9).
+    One statement sees one snapshot anyway, so nothing is lost; reads of several statements that must agree
+    keep the default engine.
+    """
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
 async def ping(engine: AsyncEngine) -> None:
     """One round trip to the database (for status replies)."""
     async with engine.connect() as conn:
