@@ -21,7 +21,7 @@ import httpx
 import pytest
 import pytest_asyncio
 from nebula_core.natsserver import EmbeddedNats
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from playwright.async_api import Browser, BrowserContext, Locator, Page, async_playwright, expect
 
 from tests.support import ROOT, Platform, auth, create_tenant, login, start_platform, stop_platform, wait_until
 
@@ -228,6 +228,40 @@ async def shoot(page: Page, name: str, sizes: tuple[dict[str, int], ...] = (PHON
         saved.append(path)
     if before:
         await page.set_viewport_size(before)
+    return saved
+
+
+async def set_language(page: Page, code: str) -> None:
+    """Switch the UI language through the header's chooser (scripted: a modal dialog may be open over it)."""
+    await page.evaluate("""(code) => {
+        const chooser = document.querySelector('[data-testid=language]');
+        chooser.value = code;
+        chooser.dispatchEvent(new Event('change', {bubbles: true}));
+    }""", code)
+    await expect(page.locator("html")).to_have_attribute("lang", code)
+
+
+async def shoot_languages(page: Page, name: str, sizes: tuple[dict[str, int], ...] = (PHONE_SIZE, DESKTOP_SIZE),
+                          ready: tuple[Locator, ...] = ()) -> list[Path]:
+    """`shoot` in Turkish (`name`) and in English (`name-en`); the page is back in Turkish after.
+
+    A language switch renders the workspace anew (its lists load again): each shot waits until nothing says
+    "Loading…" and every `ready` locator is visible.
+    """
+    async def settled() -> None:
+        loading = page.get_by_role("status").filter(has_text=re.compile(r"^(Loading…|Yükleniyor…)$"))
+        await expect(loading).to_have_count(0)
+        for locator in ready:
+            await expect(locator).to_be_visible()
+
+    saved = await shoot(page, name, sizes)
+    await set_language(page, "en")
+    try:
+        await settled()
+        saved += await shoot(page, f"{name}-en", sizes)
+    finally:
+        await set_language(page, "tr")
+    await settled()
     return saved
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from tests.browser.conftest import DESKTOP_SIZE, axe_check, log_in, make_desk, shoot
+from tests.browser.conftest import DESKTOP_SIZE, axe_check, log_in, make_desk, shoot_languages
 from tests.support import Platform
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -73,7 +73,7 @@ async def test_admin_publishes_and_the_agents_dashboard_follows_live(page: Page,
         await expect(normal).to_contain_text("<b>kalın değil</b>")
         await expect(page.get_by_test_id("unread-count")).to_have_text("Okunmamış duyuru: 3")
         await axe_check(page, "dashboard")
-        await shoot(page, "dashboard")
+        await shoot_languages(page, "dashboard")
 
         # the short one leaves at its end time, with no reload and no request of the agent's page
         await expect(cards.filter(has_text="Kısa duyuru")).to_have_count(0, timeout=30_000)
@@ -92,7 +92,7 @@ async def test_admin_publishes_and_the_agents_dashboard_follows_live(page: Page,
         await admin.reload()
         await expect(table.get_by_role("row", name="Kısa duyuru")).to_contain_text("Süresi doldu")
         await axe_check(admin, "announcements-admin")
-        await shoot(admin, "announcements-admin")
+        await shoot_languages(admin, "announcements-admin")
         await table.get_by_role("button", name="Sabit duyuru yayından kaldır").click()
         await expect(table.get_by_role("row", name="Sabit duyuru")).to_have_count(0)
         await expect(cards).to_have_count(1)

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Dialog, Page, ViewportSize, expect
 
-from tests.browser.conftest import DESKTOP_SIZE, axe_check, log_in, make_desk, shoot
+from tests.browser.conftest import DESKTOP_SIZE, axe_check, log_in, make_desk, shoot, shoot_languages
 from tests.support import Platform, wait_until
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -86,7 +86,7 @@ async def test_a_block_request_approved_in_the_ui_stops_calls_both_ways(page: Pa
         pending = boss.get_by_test_id("block-requests")
         await expect(pending.get_by_role("row")).to_have_count(1 + 2)
         await axe_check(boss, "blacklist-requests")
-        await shoot(boss, "blacklist-requests")
+        await shoot_languages(boss, "blacklist-requests")
 
         wrong = pending.get_by_role("row").filter(has_text="0532 999 88 77")
         await wrong.get_by_role("button", name="Reddet").click()
@@ -221,7 +221,7 @@ async def test_admins_add_edit_and_remove_entries_with_clear_errors(page: Page, 
     assert [(e["number"], e["direction"], e["expires_at"][:16]) for e in listed] == [
         ("+905324445566", "outbound", "2099-12-31T15:30")]  # 18:30 in Istanbul (UTC+3)
     await axe_check(page, "blacklist")
-    await shoot(page, "blacklist")
+    await shoot_languages(page, "blacklist")
 
     # Edit: both ways, forever.
     await row.get_by_role("button", name="Düzenle").click()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.browser.conftest import log_in, make_desk, shoot
+from tests.browser.conftest import log_in, make_desk, shoot, shoot_languages
 from tests.support import Platform, wait_until
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -41,8 +41,8 @@ async def test_an_agent_comments_and_marks_a_caller_risky_and_the_next_call_show
     await crm.get_by_test_id("crm-save").click()
     await expect(crm).to_contain_text("Müşteri bilgileri")  # the card exists now
 
-    await crm.get_by_test_id("crm-add-comment").click()  # an empty comment is refused, with the field named
-    await expect(crm.get_by_role("alert")).to_contain_text("(text)")
+    await crm.get_by_test_id("crm-add-comment").click()  # an empty comment is refused, in Turkish
+    await expect(crm.get_by_role("alert")).to_have_text("Görüş boş olamaz.")
     await crm.get_by_test_id("crm-comment").fill("Fatura itirazı var, geri aranacak")
     await crm.get_by_test_id("crm-add-comment").click()
     await expect(crm.get_by_test_id("crm-comment-list")).to_contain_text("Fatura itirazı var, geri aranacak")
@@ -53,7 +53,8 @@ async def test_an_agent_comments_and_marks_a_caller_risky_and_the_next_call_show
     banner = crm.get_by_test_id("risk-banner")
     await expect(banner).to_contain_text("Riskli Müşteri")
     await expect(banner).to_contain_text("Temsilciye hakaret etti")
-    await shoot(page, "crm-panel-in-call")
+    await shoot_languages(page, "crm-panel-in-call", ready=(page.get_by_test_id("crm-panel").get_by_test_id(
+        "risk-banner"), phone.get_by_test_id("risk-banner")))
 
     # A block request goes to the supervisors' approval list (Kara Liste Onay), not to the blacklist yet.
     await crm.get_by_test_id("crm-block-reason").fill("Sürekli taciz ediyor")

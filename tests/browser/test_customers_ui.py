@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import Dialog, Page, expect
 
-from tests.browser.conftest import axe_check, log_in, make_desk, shoot
+from tests.browser.conftest import axe_check, log_in, make_desk, shoot_languages
 from tests.support import Platform
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -67,7 +67,7 @@ async def test_search_open_and_clear_the_risk_flag(page: Page, platform: Platfor
     await page.get_by_test_id("customer-search").click()
     await expect(table.get_by_role("row")).to_have_count(1 + 1)
     await axe_check(page, "customers")
-    await shoot(page, "customers")
+    await shoot_languages(page, "customers")
 
     async def accept(dialog: Dialog) -> None:
         await dialog.accept()

@@ -85,8 +85,7 @@ async def test_admin_creates_a_user_sees_the_sip_password_once_and_sets_up_queue
     await form.get_by_label("Rol").select_option("agent")
     await form.get_by_label("Şifre").fill("short")
     await form.get_by_role("button", name="Oluştur").click()
-    await expect(form.get_by_role("alert")).to_contain_text("Geçersiz bilgi")
-    await expect(form.get_by_role("alert")).to_contain_text("password")
+    await expect(form.get_by_role("alert")).to_have_text("Şifre en az 8 karakter olmalı.")  # the locale's, no English
     await form.get_by_label("Şifre").fill("ayse-password-1")
     await form.get_by_role("button", name="Oluştur").click()
     sip = page.get_by_test_id("sip-credentials")
@@ -132,14 +131,19 @@ async def test_admin_creates_a_user_sees_the_sip_password_once_and_sets_up_queue
     await dialog.get_by_role("button", name="Kaydet").click()
     await expect(page.get_by_test_id("ivr-menus").get_by_role("row", name="Ana menü")).to_contain_text("1 → satis")
 
-    # Numbers: a DID to the IVR, and a bad number refused with the API's message.
+    # Numbers: a DID to the IVR, and a bad number refused in Turkish; a number already there, too.
     await page.get_by_role("link", name="Numaralar").click()
     await expect(page.get_by_test_id("numbers").get_by_role("row")).to_have_count(1 + 3)
     await page.get_by_role("button", name="Yeni numara").click()
     dialog = page.get_by_role("dialog")
     await dialog.get_by_label("Numara", exact=True).fill("12")
     await dialog.get_by_role("button", name="Kaydet").click()
-    await expect(dialog.get_by_role("alert")).to_contain_text("Geçersiz bilgi")
+    await expect(dialog.get_by_role("alert")).to_have_text(
+        "Geçerli bir telefon numarası girin (ör. 0532 111 22 33 ya da +905321112233).")
+    await dialog.get_by_label("Numara", exact=True).fill(d.did)
+    await dialog.get_by_role("button", name="Kaydet").click()
+    await expect(dialog.get_by_role("alert")).to_have_text(
+        "Bu numara zaten kayıtlı (bu firmada ya da başka bir firmada).")
     await dialog.get_by_label("Numara", exact=True).fill("0850 765 43 21")
     await dialog.get_by_label("Hedef").select_option("ivr")
     await dialog.get_by_label("Etiket").fill("Ana hat")

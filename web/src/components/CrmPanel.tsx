@@ -12,7 +12,6 @@ import { openCallDetail } from '../phone/phone';
 import { session } from '../session';
 import { useStore } from '../store';
 import { Dialog, ErrorBox, Loading } from './common';
-import { ProblemBox } from './Problem';
 
 type Direction = 'inbound' | 'outbound' | 'both';
 
@@ -132,7 +131,7 @@ function RiskClearing({ customer, onChanged }: { customer: Customer; onChanged: 
   };
   return (
     <div class="crm-risk-clear">
-      <ProblemBox error={error} />
+      <ErrorBox error={error} />
       <button type="button" class="btn" disabled={busy} data-testid="crm-clear-risk" onClick={clear}>
         {t('customers.clearRisk')}
       </button>
@@ -180,7 +179,7 @@ function Details({ customer, number, onSaved }: { customer: Customer | null; num
         <span>{t('crm.notes')}</span>
         <textarea rows={2} value={form.notes} onInput={(e) => set({ notes: e.currentTarget.value })} />
       </label>
-      <ProblemBox error={error} />
+      <ErrorBox error={error} />
       {saved && (
         <p class="note" role="status">
           {t('crm.saved')}
@@ -356,7 +355,7 @@ function BlockRequest({ number, customerId, callId }: { number: string; customer
         <span>{t('crm.blockReason')}</span>
         <textarea rows={2} value={reason} data-testid="crm-block-reason" onInput={(e) => setReason(e.currentTarget.value)} />
       </label>
-      <ProblemBox error={error} />
+      <ErrorBox error={error} />
       {sent && (
         <p class="note" role="status">
           {t('crm.blockRequested')}

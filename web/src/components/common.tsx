@@ -1,32 +1,24 @@
-// Small building blocks shared by the pages: error messages, scrollable tables, paging, dialogs, durations.
+// Small building blocks shared by the pages: refusals shown, scrollable tables, paging, dialogs, durations.
 import type { ComponentChildren, JSX } from 'preact';
 import { useEffect, useId, useRef } from 'preact/hooks';
-import { ApiError, clockOffsetMs } from '../api';
+import { clockOffsetMs } from '../api';
 import { formatDuration, secondsSince } from '../format';
-import { hasKey, t } from '../i18n';
+import { t } from '../i18n';
+import { refusal } from '../refusals';
 import { useNow } from '../store';
 
-/** A refused request or a failure, in the user's language, with the API's own detail. */
-export function errorText(error: unknown): string {
-  if (error instanceof ApiError) {
-    if (error.status === 0) return t('error.network');
-    const key = `error.${error.status}`;
-    const title = hasKey(key) ? t(key) : t('error.other', { status: error.status });
-    const field = error.field && error.field !== 'body' ? ` (${error.field})` : '';
-    return error.detail ? `${title}: ${error.detail}${field}` : title;
-  }
-  if (error instanceof Error) {
-    const key = `error.${error.message}`;
-    return hasKey(key) ? t(key) : t('error.unexpected');
-  }
-  return t('error.unexpected');
-}
-
+/** A refused request or a failure, in the user's language (the API's English detail, if any, small below). */
 export function ErrorBox({ error, id }: { error: unknown; id?: string }): JSX.Element | null {
   if (!error) return null;
+  const { text, detail } = refusal(error);
   return (
     <p class="error" role="alert" id={id}>
-      {errorText(error)}
+      {text}
+      {detail && (
+        <small class="error-detail" lang="en">
+          {detail}
+        </small>
+      )}
     </p>
   );
 }
@@ -83,18 +75,28 @@ export function Dialog(props: {
   const ref = useRef<HTMLDialogElement>(null);
   const closeButton = useRef<HTMLButtonElement>(null);
   const titleId = useId(); // two panels may be open at once (the CRM and a call's detail)
+  // Closed because it is unmounted (e.g. the page re-rendered in another language): not the user closing it.
+  const unmounted = useRef(false);
+  const closed = (): void => {
+    if (!unmounted.current) onClose();
+  };
   useEffect(() => {
     const dialog = ref.current;
     if (!dialog || dialog.open) return;
+    unmounted.current = false;
     if (modal) {
       dialog.showModal();
-      return () => dialog.close();
+      return () => {
+        unmounted.current = true;
+        dialog.close();
+      };
     }
     const before = document.activeElement instanceof HTMLElement ? document.activeElement : null;
     dialog.setAttribute('open', ''); // open without the dialog focusing steps: focus moves only when asked
     if (focus) closeButton.current?.focus();
     return () => {
       const inside = dialog.contains(document.activeElement);
+      unmounted.current = true;
       dialog.close();
       if (inside && before?.isConnected) before.focus();
     };
@@ -107,7 +109,7 @@ export function Dialog(props: {
   };
   const classes = ['dialog', wide ? 'wide' : '', modal ? '' : 'panel'].filter(Boolean).join(' ');
   return (
-    <dialog ref={ref} class={classes} aria-labelledby={titleId} onClose={onClose} onKeyDown={onKeyDown}>
+    <dialog ref={ref} class={classes} aria-labelledby={titleId} onClose={closed} onKeyDown={onKeyDown}>
       <header class="dialog-head">
         <h2 id={titleId}>{title}</h2>
         <button ref={closeButton} type="button" class="btn ghost" onClick={onClose}>

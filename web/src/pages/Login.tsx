@@ -2,7 +2,7 @@
 import type { JSX } from 'preact';
 import { useState } from 'preact/hooks';
 import { ApiError } from '../api';
-import { errorText } from '../components/common';
+import { errorText } from '../refusals';
 import { LANGUAGES, setLanguage, t, useLanguage } from '../i18n';
 import { login, loginReason } from '../session';
 import { useStore } from '../store';

@@ -2,7 +2,8 @@
 import type { JSX } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { api } from '../api';
-import { ErrorBox, Loading, TableWrap } from '../components/common';
+import { ErrorBox, Loading } from '../components/common';
+import { DataTable } from '../components/listing';
 import { formatDateTime, formatDuration } from '../format';
 import { t, tv } from '../i18n';
 import { onNotice } from '../live';
@@ -60,51 +61,43 @@ export function MyCalls(): JSX.Element {
       {!calls && !error && <Loading />}
       {calls && calls.length === 0 && <p class="muted">{t('calls.empty')}</p>}
       {calls && calls.length > 0 && (
-        <TableWrap label={t('nav.myCalls')}>
-          <table class="table" data-testid="my-calls">
-            <thead>
-              <tr>
-                <th scope="col">{t('calls.direction')}</th>
-                <th scope="col">{t('calls.number')}</th>
-                <th scope="col">{t('calls.startedAt')}</th>
-                <th scope="col">{t('calls.duration')}</th>
-                <th scope="col">{t('calls.result')}</th>
-                <th scope="col">{t('calls.queue')}</th>
-                <th scope="col">
-                  <span class="sr-only">{t('common.actions')}</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {calls.map((c) => (
-                <tr key={c.call_id}>
-                  <td>
-                    <span class={`dir ${c.direction}`} aria-hidden="true">
-                      {c.direction === 'inbound' ? '↙' : '↗'}
-                    </span>{' '}
-                    {tv('direction', c.direction)}
-                  </td>
-                  <td>{displayNumber(c.number)}</td>
-                  <td>{formatDateTime(c.started_at)}</td>
-                  <td>{formatDuration(c.talk_s)}</td>
-                  <td>{tv('result', c.result)}</td>
-                  <td>{c.queue ?? ''}</td>
-                  <td class="row-actions">
-                    <button type="button" class="btn small" onClick={() => openCrm.set({ number: c.number, callId: c.call_id, auto: false })}>
-                      {t('calls.crm')}
-                    </button>
-                    <button type="button" class="btn small" onClick={() => openCallDetail.set({ callId: c.call_id, auto: false })}>
-                      {t('calls.detail')}
-                    </button>
-                    <button type="button" class="btn small" onClick={() => callBack(c.number)}>
-                      {t('calls.callBack')}
-                    </button>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </TableWrap>
+        <DataTable<MyCall>
+          rows={calls}
+          label={t('nav.myCalls')}
+          testId="my-calls"
+          rowKey={(c) => c.call_id}
+          columns={[
+            {
+              head: t('calls.direction'),
+              cell: (c) => (
+                <>
+                  <span class={`dir ${c.direction}`} aria-hidden="true">
+                    {c.direction === 'inbound' ? '↙' : '↗'}
+                  </span>{' '}
+                  {tv('direction', c.direction)}
+                </>
+              ),
+            },
+            { head: t('calls.number'), cell: (c) => displayNumber(c.number) },
+            { head: t('calls.startedAt'), cell: (c) => formatDateTime(c.started_at) },
+            { head: t('calls.duration'), cell: (c) => formatDuration(c.talk_s) },
+            { head: t('calls.result'), cell: (c) => tv('result', c.result) },
+            { head: t('calls.queue'), cell: (c) => c.queue ?? '' },
+          ]}
+          actions={(c) => (
+            <>
+              <button type="button" class="btn small" onClick={() => openCrm.set({ number: c.number, callId: c.call_id, auto: false })}>
+                {t('calls.crm')}
+              </button>
+              <button type="button" class="btn small" onClick={() => openCallDetail.set({ callId: c.call_id, auto: false })}>
+                {t('calls.detail')}
+              </button>
+              <button type="button" class="btn small" onClick={() => callBack(c.number)}>
+                {t('calls.callBack')}
+              </button>
+            </>
+          )}
+        />
       )}
     </div>
   );

@@ -1,12 +1,11 @@
 // Raporlar: Gelen Aramalar (inbound) and Giden Aramalar (outbound), with filters and paging.
 import type { JSX } from 'preact';
-import { useEffect, useState } from 'preact/hooks';
-import { api, type Query } from '../api';
-import { ErrorBox, Loading, Pager, TableWrap } from '../components/common';
+import type { Query } from '../api';
+import { anyOf, FilterForm, ListView, useFilters, useList, type FieldSpec } from '../components/listing';
 import { formatDateTime, formatDuration } from '../format';
 import { t, tv, type Key } from '../i18n';
 import { displayNumber } from '../phone/number';
-import type { InboundRow, OutboundRow, Page } from '../types';
+import type { InboundRow, OutboundRow } from '../types';
 
 const PAGE_SIZE = 25;
 
@@ -35,117 +34,40 @@ function Report<T extends { call_id: string }>(props: {
   withQueue: boolean;
   testId: string;
 }): JSX.Element {
-  const [draft, setDraft] = useState<Filters>(EMPTY);
-  const [filters, setFilters] = useState<Filters>(EMPTY);
-  const [page, setPage] = useState(1);
-  const [data, setData] = useState<Page<T> | null>(null);
-  const [error, setError] = useState<unknown>(null);
-
-  useEffect(() => {
-    let live = true;
-    const query: Query = { ...filters, page, page_size: PAGE_SIZE };
-    if (!props.withQueue) delete query.queue;
-    setError(null);
-    api
-      .get<Page<T>>(props.path, query)
-      .then((d) => live && setData(d))
-      .catch((e: unknown) => live && setError(e));
-    return () => {
-      live = false;
-    };
-  }, [filters, page, props.path]);
-
-  const apply = (event: Event): void => {
-    event.preventDefault();
-    setPage(1);
-    setFilters({ ...draft });
-  };
-  const field = (name: keyof Filters, label: Key, type: 'text' | 'date' = 'text'): JSX.Element => (
-    <label class="field">
-      <span>{t(label)}</span>
-      {type === 'date' ? (
-        <input type="date" value={draft[name]} onInput={(e) => setDraft({ ...draft, [name]: e.currentTarget.value })} />
-      ) : (
-        <input type="text" value={draft[name]} onInput={(e) => setDraft({ ...draft, [name]: e.currentTarget.value })} />
-      )}
-    </label>
-  );
+  const filter = useFilters<Filters>(EMPTY);
+  const query: Query = { ...filter.filters, page: filter.page, page_size: PAGE_SIZE };
+  if (!props.withQueue) delete query.queue;
+  const list = useList<T>(props.path, query);
+  const text = (name: keyof Filters, label: Key, kind: 'text' | 'date' = 'text'): FieldSpec<Filters> => ({ name, label: t(label), kind });
 
   return (
     <div class="page report">
       <h1>{t(props.title)}</h1>
-      <form class="filters card" onSubmit={apply} aria-label={t('report.filters')}>
-        {field('from', 'report.from', 'date')}
-        {field('to', 'report.to', 'date')}
-        {field('number', 'report.number')}
-        {props.withQueue && field('queue', 'report.queue')}
-        {field('agent', 'report.agent')}
-        <label class="field">
-          <span>{t('report.result')}</span>
-          <select value={draft.result} onChange={(e) => setDraft({ ...draft, result: e.currentTarget.value })}>
-            <option value="">{t('report.any')}</option>
-            {props.results.map((r) => (
-              <option key={r} value={r}>
-                {tv('result', r)}
-              </option>
-            ))}
-          </select>
-        </label>
-        <div class="filter-actions">
-          <button type="submit" class="btn primary">
-            {t('report.apply')}
-          </button>
-          <button
-            type="button"
-            class="btn"
-            onClick={() => {
-              setDraft(EMPTY);
-              setPage(1);
-              setFilters(EMPTY);
-            }}
-          >
-            {t('report.reset')}
-          </button>
-        </div>
-      </form>
-      <ErrorBox error={error} />
-      {!data && !error && <Loading />}
-      {data && (
-        <>
-          <TableWrap label={t(props.title)}>
-            <table class="table" data-testid={props.testId}>
-              <thead>
-                <tr>
-                  {props.columns.map((c) => (
-                    <th key={c.key} scope="col" class={c.numeric ? 'num' : undefined}>
-                      {t(c.key)}
-                    </th>
-                  ))}
-                </tr>
-              </thead>
-              <tbody>
-                {data.items.length === 0 && (
-                  <tr>
-                    <td colSpan={props.columns.length} class="muted">
-                      {t('report.empty')}
-                    </td>
-                  </tr>
-                )}
-                {data.items.map((row) => (
-                  <tr key={row.call_id}>
-                    {props.columns.map((c) => (
-                      <td key={c.key} class={c.numeric ? 'num' : undefined}>
-                        {c.cell(row)}
-                      </td>
-                    ))}
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </TableWrap>
-          <Pager page={page} pageSize={PAGE_SIZE} total={data.total} onPage={setPage} />
-        </>
-      )}
+      <FilterForm<Filters>
+        label={t('report.filters')}
+        state={filter}
+        specs={[
+          text('from', 'report.from', 'date'),
+          text('to', 'report.to', 'date'),
+          text('number', 'report.number'),
+          props.withQueue && text('queue', 'report.queue'),
+          text('agent', 'report.agent'),
+          { name: 'result', label: t('report.result'), kind: 'select', options: anyOf(props.results.map((r) => [r, tv('result', r)])) },
+        ]}
+      >
+        <button type="button" class="btn" onClick={filter.reset}>
+          {t('report.reset')}
+        </button>
+      </FilterForm>
+      <ListView<T>
+        list={list}
+        paging={{ page: filter.page, pageSize: PAGE_SIZE, onPage: filter.setPage }}
+        label={t(props.title)}
+        testId={props.testId}
+        empty={t('report.empty')}
+        rowKey={(row) => row.call_id}
+        columns={props.columns.map((c) => ({ head: t(c.key), cell: c.cell, numeric: c.numeric }))}
+      />
     </div>
   );
 }

@@ -3,7 +3,8 @@
 import type { JSX, TargetedKeyboardEvent, TargetedPointerEvent } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { agent, goOnline, savePhonePosition, settings } from '../agent';
-import { errorText, Since } from '../components/common';
+import { Since } from '../components/common';
+import { errorText } from '../refusals';
 import { RiskNotice } from '../components/CrmPanel';
 import { openCrm } from '../crm';
 import { hasKey, t, tv } from '../i18n';

@@ -1,16 +1,15 @@
 // Ayarlar › Duyurular: every announcement with its state; publish or edit (audience, start, end or none, pinned);
 // withdraw. Times are entered in the browser's clock and sent with their offset.
 import type { JSX } from 'preact';
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect } from 'preact/hooks';
 import { api, clockOffsetMs } from '../../api';
-import { Dialog, ErrorBox, Loading, TableWrap } from '../../components/common';
+import { EditDelete, Fields, FormDialog, ListPage, ListView, useCrud, useForm, useList } from '../../components/listing';
 import { formatDateTime, timeZone } from '../../format';
 import { t, tv } from '../../i18n';
 import { onNotice } from '../../live';
 import { useStore } from '../../store';
 import { Markup } from '../../markup';
 import type { AdminAnnouncement, AnnouncementInput, Queue, Role } from '../../types';
-import { useList, useSubmit } from './shared';
 
 const ROLES: Role[] = ['agent', 'supervisor', 'admin'];
 
@@ -86,10 +85,9 @@ function toggled<T>(list: T[], value: T, on: boolean): T[] {
 }
 
 export function Announcements(): JSX.Element {
-  const { data, error, reload } = useList<AdminAnnouncement>('/announcements');
+  const { list, editing, row } = useCrud<AdminAnnouncement>('/announcements');
+  const { data, reload } = list;
   const queues = useList<Queue>('/queues', { page_size: 500 });
-  const [editing, setEditing] = useState<AdminAnnouncement | 'new' | null>(null);
-  const [rowError, setRowError] = useState<unknown>(null);
   const queueNames = new Map((queues.data?.items ?? []).map((q) => [q.queue_id, q.name]));
 
   useEffect(
@@ -116,171 +114,116 @@ export function Announcements(): JSX.Element {
       ? t('announcements.everyone')
       : [...a.audience.roles.map((r) => tv('role', r)), ...a.audience.queue_ids.map((q) => queueNames.get(q) ?? q.slice(0, 8))].join(', ');
 
-  const withdraw = (a: AdminAnnouncement): void => {
-    if (!confirm(t('announcements.confirmWithdraw', { title: a.title }))) return;
-    setRowError(null);
-    api
-      .del(`/announcements/${a.announcement_id}`)
-      .then(reload)
-      .catch((e: unknown) => setRowError(e));
-  };
-
   return (
-    <div class="page admin">
-      <h1>{t('nav.announcements')}</h1>
-      <p>
-        <button type="button" class="btn primary" onClick={() => setEditing('new')}>
-          {t('announcements.new')}
-        </button>
-      </p>
-      <ErrorBox error={error ?? rowError} />
-      {!data && !error && <Loading />}
-      {data && data.items.length === 0 && <p class="muted">{t('announcements.none')}</p>}
-      {data && data.items.length > 0 && (
-        <TableWrap label={t('nav.announcements')}>
-          <table class="table" data-testid="announcements-admin">
-            <thead>
-              <tr>
-                <th scope="col">{t('announcements.titleField')}</th>
-                <th scope="col">{t('announcements.state')}</th>
-                <th scope="col">{t('announcements.audience')}</th>
-                <th scope="col">{t('announcements.startsAt')}</th>
-                <th scope="col">{t('announcements.endsAt')}</th>
-                <th scope="col">{t('announcements.pinned')}</th>
-                <th scope="col" class="num">{t('announcements.reads')}</th>
-                <th scope="col">
-                  <span class="sr-only">{t('common.actions')}</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {data.items.map((a) => (
-                <tr key={a.announcement_id} data-state={a.state}>
-                  <td>{a.title}</td>
-                  <td>
-                    <span class={`badge ann-${a.state}`}>{tv('announcementState', a.state)}</span>
-                  </td>
-                  <td>{audienceText(a)}</td>
-                  <td>{formatDateTime(a.starts_at)}</td>
-                  <td>{a.ends_at ? formatDateTime(a.ends_at) : t('announcements.indefinite')}</td>
-                  <td>{a.pinned ? t('announcements.yes') : t('announcements.no')}</td>
-                  <td class="num">{a.reads}</td>
-                  <td class="row-actions">
-                    <button type="button" class="btn small" onClick={() => setEditing(a)} aria-label={t('announcements.editOf', { title: a.title })}>
-                      {t('common.edit')}
-                    </button>
-                    <button type="button" class="btn small danger" onClick={() => withdraw(a)} aria-label={t('announcements.withdrawOf', { title: a.title })}>
-                      {t('announcements.withdraw')}
-                    </button>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </TableWrap>
-      )}
-      {editing && (
-        <AnnouncementDialog
-          announcement={editing === 'new' ? null : editing}
-          queues={queues.data?.items ?? []}
-          onClose={() => setEditing(null)}
-          onSaved={() => {
-            setEditing(null);
-            reload();
-          }}
-        />
-      )}
-    </div>
+    <ListPage class="admin" title={t('nav.announcements')} add={{ label: t('announcements.new'), onClick: editing.create }}>
+      <ListView<AdminAnnouncement>
+        list={list}
+        rowError={row.error}
+        none={t('announcements.none')}
+        label={t('nav.announcements')}
+        testId="announcements-admin"
+        rowKey={(a) => a.announcement_id}
+        rowAttrs={(a) => ({ 'data-state': a.state })}
+        columns={[
+          { head: t('announcements.titleField'), cell: (a) => a.title, wrap: true },
+          { head: t('announcements.state'), cell: (a) => <span class={`badge ann-${a.state}`}>{tv('announcementState', a.state)}</span> },
+          { head: t('announcements.audience'), cell: audienceText, wrap: true },
+          { head: t('announcements.startsAt'), cell: (a) => formatDateTime(a.starts_at) },
+          { head: t('announcements.endsAt'), cell: (a) => (a.ends_at ? formatDateTime(a.ends_at) : t('announcements.indefinite')) },
+          { head: t('announcements.pinned'), cell: (a) => (a.pinned ? t('announcements.yes') : t('announcements.no')) },
+          { head: t('announcements.reads'), cell: (a) => a.reads, numeric: true },
+        ]}
+        actions={(a) => (
+          <EditDelete
+            onEdit={() => editing.edit(a)}
+            editOf={t('announcements.editOf', { title: a.title })}
+            onDelete={() => row.act(t('announcements.confirmWithdraw', { title: a.title }), () => api.del(`/announcements/${a.announcement_id}`))}
+            deleteOf={t('announcements.withdrawOf', { title: a.title })}
+            deleteText={t('announcements.withdraw')}
+          />
+        )}
+      />
+      {editing.open && <AnnouncementDialog announcement={editing.row} queues={queues.data?.items ?? []} onClose={editing.close} onSaved={editing.saved} />}
+    </ListPage>
   );
 }
 
 function AnnouncementDialog(props: { announcement: AdminAnnouncement | null; queues: Queue[]; onClose: () => void; onSaved: () => void }): JSX.Element {
   const { announcement, queues, onClose, onSaved } = props;
   const zone = useStore(timeZone);
-  const [form, setForm] = useState<Form>(formOf(announcement, zone));
-  const { busy, error, run } = useSubmit();
-  const set = (patch: Partial<Form>): void => setForm({ ...form, ...patch });
+  const [form, set] = useForm<Form>(() => formOf(announcement, zone));
 
-  const submit = (event: Event): void => {
-    event.preventDefault();
-    run(async () => {
-      if (announcement) await api.put(`/announcements/${announcement.announcement_id}`, bodyOf(form, zone));
-      else await api.post('/announcements', bodyOf(form, zone));
-      onSaved();
-    });
+  const submit = async (): Promise<void> => {
+    if (announcement) await api.put(`/announcements/${announcement.announcement_id}`, bodyOf(form, zone));
+    else await api.post('/announcements', bodyOf(form, zone));
+    onSaved();
   };
 
   return (
-    <Dialog title={announcement ? t('announcements.editTitle', { title: announcement.title }) : t('announcements.new')} onClose={onClose} wide>
-      <form class="form grid-form" onSubmit={submit} noValidate data-testid="announcement-form">
-        <label class="field">
-          <span>{t('announcements.titleField')}</span>
-          <input required maxLength={200} value={form.title} onInput={(e) => set({ title: e.currentTarget.value })} name="title" />
-        </label>
-        <label class="field wide">
-          <span>{t('announcements.body')}</span>
-          <textarea rows={6} maxLength={10000} value={form.body} onInput={(e) => set({ body: e.currentTarget.value })} name="body" aria-describedby="ann-format-hint" />
-        </label>
-        <p class="muted small" id="ann-format-hint">
-          {t('announcements.formatHint')}
-        </p>
-        {form.body.trim() !== '' && (
-          <section class="preview" aria-label={t('announcements.preview')}>
-            <Markup text={form.body} />
-          </section>
-        )}
-        <fieldset class="members">
-          <legend>{t('announcements.audience')}</legend>
-          <label class="check">
-            <input type="radio" name="audience" checked={form.everyone} onChange={() => set({ everyone: true })} />
-            <span>{t('announcements.everyone')}</span>
-          </label>
-          <label class="check">
-            <input type="radio" name="audience" checked={!form.everyone} onChange={() => set({ everyone: false })} />
-            <span>{t('announcements.chosen')}</span>
-          </label>
-          {!form.everyone && (
-            <>
-              <p class="muted small">{t('announcements.rolesOrQueues')}</p>
-              {ROLES.map((r) => (
-                <label class="check" key={r}>
-                  <input type="checkbox" checked={form.roles.includes(r)} onChange={(e) => set({ roles: toggled(form.roles, r, e.currentTarget.checked) })} />
-                  <span>{tv('role', r)}</span>
-                </label>
-              ))}
-              {queues.map((q) => (
-                <label class="check" key={q.queue_id}>
-                  <input type="checkbox" checked={form.queue_ids.includes(q.queue_id)} onChange={(e) => set({ queue_ids: toggled(form.queue_ids, q.queue_id, e.currentTarget.checked) })} />
-                  <span>{t('announcements.queue', { name: q.name })}</span>
-                </label>
-              ))}
-            </>
-          )}
-        </fieldset>
-        <p class="muted small">{t('announcements.zone', { zone })}</p>
-        <label class="field">
-          <span>{t('announcements.startsAt')}</span>
-          <input type="datetime-local" step={1} value={form.starts_at} onInput={(e) => set({ starts_at: e.currentTarget.value })} name="starts_at" />
+    <FormDialog
+      title={announcement ? t('announcements.editTitle', { title: announcement.title }) : t('announcements.new')}
+      onClose={onClose}
+      wide
+      class="form grid-form"
+      testId="announcement-form"
+      submit={submit}
+      submitLabel={announcement ? t('common.save') : t('announcements.publish')}
+    >
+      <Fields<Form>
+        form={form}
+        set={set}
+        specs={[
+          { name: 'title', label: t('announcements.titleField'), attrs: { required: true, maxLength: 200, name: 'title' } },
+          { name: 'body', label: t('announcements.body'), kind: 'textarea', wide: true, attrs: { rows: 6, maxLength: 10000, name: 'body', 'aria-describedby': 'ann-format-hint' } },
+        ]}
+      />
+      <p class="muted small" id="ann-format-hint">
+        {t('announcements.formatHint')}
+      </p>
+      {form.body.trim() !== '' && (
+        <section class="preview" aria-label={t('announcements.preview')}>
+          <Markup text={form.body} />
+        </section>
+      )}
+      <fieldset class="members">
+        <legend>{t('announcements.audience')}</legend>
+        <label class="check">
+          <input type="radio" name="audience" checked={form.everyone} onChange={() => set({ everyone: true })} />
+          <span>{t('announcements.everyone')}</span>
         </label>
         <label class="check">
-          <input type="checkbox" checked={form.indefinite} onChange={(e) => set({ indefinite: e.currentTarget.checked })} name="indefinite" />
-          <span>{t('announcements.indefinite')}</span>
+          <input type="radio" name="audience" checked={!form.everyone} onChange={() => set({ everyone: false })} />
+          <span>{t('announcements.chosen')}</span>
         </label>
-        {!form.indefinite && (
-          <label class="field">
-            <span>{t('announcements.endsAt')}</span>
-            <input type="datetime-local" step={1} value={form.ends_at} onInput={(e) => set({ ends_at: e.currentTarget.value })} name="ends_at" />
-          </label>
+        {!form.everyone && (
+          <>
+            <p class="muted small">{t('announcements.rolesOrQueues')}</p>
+            {ROLES.map((r) => (
+              <label class="check" key={r}>
+                <input type="checkbox" checked={form.roles.includes(r)} onChange={(e) => set({ roles: toggled(form.roles, r, e.currentTarget.checked) })} />
+                <span>{tv('role', r)}</span>
+              </label>
+            ))}
+            {queues.map((q) => (
+              <label class="check" key={q.queue_id}>
+                <input type="checkbox" checked={form.queue_ids.includes(q.queue_id)} onChange={(e) => set({ queue_ids: toggled(form.queue_ids, q.queue_id, e.currentTarget.checked) })} />
+                <span>{t('announcements.queue', { name: q.name })}</span>
+              </label>
+            ))}
+          </>
         )}
-        <label class="check">
-          <input type="checkbox" checked={form.pinned} onChange={(e) => set({ pinned: e.currentTarget.checked })} name="pinned" />
-          <span>{t('announcements.pinnedHint')}</span>
-        </label>
-        <ErrorBox error={error} />
-        <button type="submit" class="btn primary" disabled={busy}>
-          {announcement ? t('common.save') : t('announcements.publish')}
-        </button>
-      </form>
-    </Dialog>
+      </fieldset>
+      <p class="muted small">{t('announcements.zone', { zone })}</p>
+      <Fields<Form>
+        form={form}
+        set={set}
+        specs={[
+          { name: 'starts_at', label: t('announcements.startsAt'), kind: 'datetime-local', attrs: { step: 1, name: 'starts_at' } },
+          { name: 'indefinite', label: t('announcements.indefinite'), kind: 'check', attrs: { name: 'indefinite' } },
+          !form.indefinite && { name: 'ends_at', label: t('announcements.endsAt'), kind: 'datetime-local', attrs: { step: 1, name: 'ends_at' } },
+          { name: 'pinned', label: t('announcements.pinnedHint'), kind: 'check', attrs: { name: 'pinned' } },
+        ]}
+      />
+    </FormDialog>
   );
 }

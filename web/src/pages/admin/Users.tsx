@@ -2,37 +2,34 @@
 import type { JSX } from 'preact';
 import { useState } from 'preact/hooks';
 import { api } from '../../api';
-import { Dialog, ErrorBox, Loading, Pager, TableWrap } from '../../components/common';
+import { ApiForm, EditDelete, Fields, FormDialog, ListPage, ListView, useCrud, useForm, type FieldSpec } from '../../components/listing';
 import { t, tv } from '../../i18n';
 import type { Role, User, UserCreated } from '../../types';
-import { useList, useSubmit } from './shared';
 
 const ROLES: Role[] = ['agent', 'supervisor', 'admin'];
 const PAGE_SIZE = 50;
 
+interface UserForm {
+  username: string;
+  display_name: string;
+  role: Role;
+  password: string;
+}
+
+const displayName = (): FieldSpec<UserForm> => ({ name: 'display_name', label: t('users.displayName'), attrs: { required: true } });
+const role = (): FieldSpec<UserForm> => ({ name: 'role', label: t('users.role'), kind: 'select', options: ROLES.map((r) => [r, tv('role', r)]) });
+
 export function Users(): JSX.Element {
   const [page, setPage] = useState(1);
-  const { data, error, reload } = useList<User>('/users', { page, page_size: PAGE_SIZE });
+  const { list, editing, row } = useCrud<User>('/users', { page, page_size: PAGE_SIZE });
   const [created, setCreated] = useState<UserCreated | null>(null);
-  const [editing, setEditing] = useState<User | null>(null);
-  const [rowError, setRowError] = useState<unknown>(null);
-
-  const remove = (user: User): void => {
-    if (!confirm(t('users.confirmDelete', { name: user.username }))) return;
-    setRowError(null);
-    api
-      .del(`/users/${user.user_id}`)
-      .then(reload)
-      .catch((e: unknown) => setRowError(e));
-  };
 
   return (
-    <div class="page admin">
-      <h1>{t('nav.users')}</h1>
+    <ListPage class="admin" title={t('nav.users')}>
       <NewUser
         onCreated={(u) => {
           setCreated(u);
-          reload();
+          list.reload();
         }}
       />
       {created?.sip && (
@@ -58,143 +55,73 @@ export function Users(): JSX.Element {
           </button>
         </section>
       )}
-      <ErrorBox error={error ?? rowError} />
-      {!data && !error && <Loading />}
-      {data && (
-        <>
-          <TableWrap label={t('nav.users')}>
-            <table class="table" data-testid="users">
-              <thead>
-                <tr>
-                  <th scope="col">{t('users.username')}</th>
-                  <th scope="col">{t('users.displayName')}</th>
-                  <th scope="col">{t('users.role')}</th>
-                  <th scope="col">{t('users.sipEndpoint')}</th>
-                  <th scope="col">
-                    <span class="sr-only">{t('common.actions')}</span>
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {data.items.map((u) => (
-                  <tr key={u.user_id}>
-                    <td>{u.username}</td>
-                    <td>{u.display_name}</td>
-                    <td>{tv('role', u.role)}</td>
-                    <td>{u.sip_endpoint ?? ''}</td>
-                    <td class="row-actions">
-                      <button type="button" class="btn small" onClick={() => setEditing(u)} aria-label={t('users.editOf', { name: u.username })}>
-                        {t('common.edit')}
-                      </button>
-                      <button type="button" class="btn small danger" onClick={() => remove(u)} aria-label={t('users.deleteOf', { name: u.username })}>
-                        {t('common.delete')}
-                      </button>
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </TableWrap>
-          <Pager page={page} pageSize={PAGE_SIZE} total={data.total} onPage={setPage} />
-        </>
-      )}
-      {editing && (
-        <EditUser
-          user={editing}
-          onClose={() => setEditing(null)}
-          onSaved={() => {
-            setEditing(null);
-            reload();
-          }}
-        />
-      )}
-    </div>
+      <ListView<User>
+        list={list}
+        rowError={row.error}
+        paging={{ page, pageSize: PAGE_SIZE, onPage: setPage }}
+        label={t('nav.users')}
+        testId="users"
+        rowKey={(u) => u.user_id}
+        columns={[
+          { head: t('users.username'), cell: (u) => u.username },
+          { head: t('users.displayName'), cell: (u) => u.display_name },
+          { head: t('users.role'), cell: (u) => tv('role', u.role) },
+          { head: t('users.sipEndpoint'), cell: (u) => u.sip_endpoint ?? '' },
+        ]}
+        actions={(u) => (
+          <EditDelete
+            onEdit={() => editing.edit(u)}
+            editOf={t('users.editOf', { name: u.username })}
+            onDelete={() => row.act(t('users.confirmDelete', { name: u.username }), () => api.del(`/users/${u.user_id}`))}
+            deleteOf={t('users.deleteOf', { name: u.username })}
+          />
+        )}
+      />
+      {editing.row && <EditUser user={editing.row} onClose={editing.close} onSaved={editing.saved} />}
+    </ListPage>
   );
 }
 
 function NewUser({ onCreated }: { onCreated: (u: UserCreated) => void }): JSX.Element {
-  const empty = { username: '', display_name: '', role: 'agent' as Role, password: '' };
-  const [form, setForm] = useState(empty);
-  const { busy, error, run } = useSubmit();
-  const submit = (event: Event): void => {
-    event.preventDefault();
-    run(async () => {
-      const user = await api.post<UserCreated>('/users', form);
-      setForm(empty);
-      onCreated(user);
-    });
+  const empty: UserForm = { username: '', display_name: '', role: 'agent', password: '' };
+  const [form, set] = useForm<UserForm>(empty);
+  const submit = async (): Promise<void> => {
+    const user = await api.post<UserCreated>('/users', form);
+    set(empty);
+    onCreated(user);
   };
   return (
-    <form class="card form inline-form" onSubmit={submit} aria-labelledby="new-user-heading" noValidate>
+    <ApiForm class="card form inline-form" submit={submit} labelledBy="new-user-heading" submitLabel={t('users.create')}>
       <h2 id="new-user-heading">{t('users.new')}</h2>
-      <label class="field">
-        <span>{t('users.username')}</span>
-        <input required autoComplete="off" value={form.username} onInput={(e) => setForm({ ...form, username: e.currentTarget.value })} />
-      </label>
-      <label class="field">
-        <span>{t('users.displayName')}</span>
-        <input required value={form.display_name} onInput={(e) => setForm({ ...form, display_name: e.currentTarget.value })} />
-      </label>
-      <label class="field">
-        <span>{t('users.role')}</span>
-        <select value={form.role} onChange={(e) => setForm({ ...form, role: e.currentTarget.value as Role })}>
-          {ROLES.map((r) => (
-            <option key={r} value={r}>
-              {tv('role', r)}
-            </option>
-          ))}
-        </select>
-      </label>
-      <label class="field">
-        <span>{t('users.password')}</span>
-        <input type="password" required minLength={8} autoComplete="new-password" value={form.password} onInput={(e) => setForm({ ...form, password: e.currentTarget.value })} />
-      </label>
-      <ErrorBox error={error} />
-      <button type="submit" class="btn primary" disabled={busy}>
-        {t('users.create')}
-      </button>
-    </form>
+      <Fields<UserForm>
+        form={form}
+        set={set}
+        specs={[
+          { name: 'username', label: t('users.username'), attrs: { required: true, autoComplete: 'off' } },
+          displayName(),
+          role(),
+          { name: 'password', label: t('users.password'), kind: 'password', attrs: { required: true, minLength: 8, autoComplete: 'new-password' } },
+        ]}
+      />
+    </ApiForm>
   );
 }
 
 function EditUser({ user, onClose, onSaved }: { user: User; onClose: () => void; onSaved: () => void }): JSX.Element {
-  const [form, setForm] = useState({ display_name: user.display_name, role: user.role, password: '' });
-  const { busy, error, run } = useSubmit();
-  const submit = (event: Event): void => {
-    event.preventDefault();
-    run(async () => {
-      const patch: Record<string, string> = { display_name: form.display_name, role: form.role };
-      if (form.password) patch.password = form.password;
-      await api.patch(`/users/${user.user_id}`, patch);
-      onSaved();
-    });
+  const [form, set] = useForm<UserForm>({ username: user.username, display_name: user.display_name, role: user.role, password: '' });
+  const submit = async (): Promise<void> => {
+    const patch: Record<string, string> = { display_name: form.display_name, role: form.role };
+    if (form.password) patch.password = form.password;
+    await api.patch(`/users/${user.user_id}`, patch);
+    onSaved();
   };
   return (
-    <Dialog title={t('users.editTitle', { name: user.username })} onClose={onClose}>
-      <form class="form" onSubmit={submit} noValidate>
-        <label class="field">
-          <span>{t('users.displayName')}</span>
-          <input required value={form.display_name} onInput={(e) => setForm({ ...form, display_name: e.currentTarget.value })} />
-        </label>
-        <label class="field">
-          <span>{t('users.role')}</span>
-          <select value={form.role} onChange={(e) => setForm({ ...form, role: e.currentTarget.value as Role })}>
-            {ROLES.map((r) => (
-              <option key={r} value={r}>
-                {tv('role', r)}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label class="field">
-          <span>{t('users.newPassword')}</span>
-          <input type="password" minLength={8} autoComplete="new-password" value={form.password} onInput={(e) => setForm({ ...form, password: e.currentTarget.value })} />
-        </label>
-        <ErrorBox error={error} />
-        <button type="submit" class="btn primary" disabled={busy}>
-          {t('common.save')}
-        </button>
-      </form>
-    </Dialog>
+    <FormDialog title={t('users.editTitle', { name: user.username })} onClose={onClose} submit={submit}>
+      <Fields<UserForm>
+        form={form}
+        set={set}
+        specs={[displayName(), role(), { name: 'password', label: t('users.newPassword'), kind: 'password', attrs: { minLength: 8, autoComplete: 'new-password' } }]}
+      />
+    </FormDialog>
   );
 }
