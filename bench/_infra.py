@@ -189,11 +189,16 @@ async def finish_stopping(stopping: Any, limit_s: float = 60.0) -> int:
 
 
 def quiet_logs() -> None:
-    """Only warnings from the platform's loggers, so figures are not buried in start-up lines."""
+    """Only warnings from the platform's loggers, and the garbage collector tuned as `nebula run` tunes it.
+
+    Warnings only, so figures are not buried in start-up lines; the collector, so what is measured is what runs.
+    """
+    from nebula_core.runtime import tune_garbage_collector
     from nebula_core.telemetry import setup_logging
 
     setup_logging("WARNING", "console")
     logging.getLogger("faststream").setLevel(logging.WARNING)
+    tune_garbage_collector()
 
 
 def percentile(values: Sequence[float], q: float) -> float:

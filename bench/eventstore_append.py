@@ -298,8 +298,8 @@ async def _phases(args: argparse.Namespace, nc: NatsClient, store: JetStreamEven
 def parser() -> argparse.ArgumentParser:
     """Sizes and budget from the command line."""
     p = argparse.ArgumentParser(prog="python -m bench.eventstore_append", description=__doc__.splitlines()[0])
-    p.add_argument("--messages", type=int, default=3000, help="one-by-one appends per side (default 3000)")
-    p.add_argument("--rounds", type=int, default=30, help="interleaved rounds (default 30)")
+    p.add_argument("--messages", type=int, default=9000, help="one-by-one appends per side (default 9000)")
+    p.add_argument("--rounds", type=int, default=90, help="interleaved rounds (default 90)")
     p.add_argument("--aggregates", type=int, default=50, help="aggregates per side (default 50)")
     p.add_argument("--warmup", type=int, default=200, help="uncounted appends per side first (default 200)")
     p.add_argument("--batch-size", type=int, default=10, help="events per atomic append (default 10)")

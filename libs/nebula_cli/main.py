@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from nebula_core.runtime import tune_garbage_collector
 from nebula_core.settings import Settings
 from nebula_core.telemetry import get_logger, setup_logging, setup_tracing
 
@@ -81,6 +82,7 @@ async def _serve(names: list[str], settings: Settings, nats_url: str, banner: st
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     apps, engine = await start_services(names, settings, nats_url)
+    tune_garbage_collector()
     if banner:
         print(banner, flush=True)
     try:

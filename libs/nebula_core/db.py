@@ -11,6 +11,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
@@ -84,28 +85,29 @@ async def ping(engine: AsyncEngine) -> None:
 
 # ---------------------------------------------------------------- set-based writes (projection batches)
 #
-# On PostgreSQL each statement below has one fixed text and one array parameter per column (`unnest`), so a
-# thousand rows cost one round trip and one cached statement. An executemany sends one statement per row,
-# and SQLAlchemy's multi-row VALUES form makes psycopg re-parse a different, huge text each time: both were
-# most of a replay's client CPU (docs/benchmarks.md). SQLite executes in process, where executemany is cheap.
+# On PostgreSQL each statement below has one fixed text and one parameter: the rows as one JSON document, which
+# `json_populate_recordset` turns back into rows of the table's own type (every column converted by its type's
+# input function). A thousand rows cost one round trip, one cached statement and one orjson call. An
+# executemany sends one statement per row; SQLAlchemy's multi-row VALUES form makes psycopg re-parse a
+# different, huge text each time; one binary array per column (`unnest`, the previous form) spent most of its
+# time in psycopg's Python array dumper: each was most of a replay's client CPU (docs/benchmarks.md, section 2).
+# SQLite executes in process, where executemany is cheap.
 
 _pg_sql: dict[tuple[Any, ...], str] = {}
-
-
-def _pg_columns(table: sa.Table, names: Sequence[str], dialect: sa.Dialect) -> str:
-    """`CAST(%(c)b AS <type>[])` for each column: one array parameter per column, sent in binary.
-
-    Binary, because psycopg escapes every element of a text-format array in Python (10-40x slower here).
-    """
-    return ", ".join(f"CAST(%({n})b AS {table.c[n].type.compile(dialect=dialect)}[])" for n in names)
 
 
 def _quoted(dialect: sa.Dialect, *names: str) -> list[str]:
     return [dialect.identifier_preparer.quote(n) for n in names]
 
 
-def _as_columns(names: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
-    return {n: [row[n] for row in rows] for n in names}
+def _pg_rows(table: sa.Table, dialect: sa.Dialect) -> str:
+    """The table's rows from the `rows` parameter (a JSON array of objects keyed by column name)."""
+    return f"json_populate_recordset(NULL::{dialect.identifier_preparer.format_table(table)}, %(rows)s::json)"
+
+
+def _json_rows(rows: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """The parameter for `_pg_rows`: datetimes as ISO 8601 with their offset, UUIDs as text."""
+    return {"rows": orjson.dumps(rows, default=dict).decode()}
 
 
 async def insert_rows(conn: AsyncConnection, table: sa.Table, rows: Sequence[Mapping[str, Any]], *,
@@ -124,15 +126,15 @@ async def insert_rows(conn: AsyncConnection, table: sa.Table, rows: Sequence[Map
         cache_key = ("insert", table.name, tuple(names), upsert_on, tuple(sorted(keep)))
         sql = _pg_sql.get(cache_key)
         if sql is None:
-            sql = (f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "
-                   f"({', '.join(_quoted(dialect, *names))}) "
-                   f"SELECT * FROM unnest({_pg_columns(table, names, dialect)})")
+            columns = ", ".join(_quoted(dialect, *names))
+            sql = (f"INSERT INTO {dialect.identifier_preparer.format_table(table)} ({columns}) "
+                   f"SELECT {columns} FROM {_pg_rows(table, dialect)}")
             if upsert_on:
                 changed = _quoted(dialect, *(n for n in names if n not in kept))
                 updates = ", ".join(f"{q} = EXCLUDED.{q}" for q in changed)
                 sql += f" ON CONFLICT ({_quoted(dialect, upsert_on)[0]}) DO UPDATE SET {updates}"
             _pg_sql[cache_key] = sql
-        await conn.exec_driver_sql(sql, _as_columns(names, rows))
+        await conn.exec_driver_sql(sql, _json_rows(rows))
         return
     stmt: Any = table.insert()
     if upsert_on and dialect.name == "sqlite":
@@ -161,10 +163,9 @@ async def update_rows(conn: AsyncConnection, table: sa.Table, key: str, rows: Se
             quoted = _quoted(dialect, key, *names)
             sets = ", ".join(f"{q} = v.{q}" for q in quoted[1:])
             sql = (f"UPDATE {dialect.identifier_preparer.format_table(table)} AS t SET {sets} "
-                   f"FROM unnest({_pg_columns(table, [key, *names], dialect)}) AS v({', '.join(quoted)}) "
-                   f"WHERE t.{quoted[0]} = v.{quoted[0]}")
+                   f"FROM {_pg_rows(table, dialect)} AS v WHERE t.{quoted[0]} = v.{quoted[0]}")
             _pg_sql[cache_key] = sql
-        await conn.exec_driver_sql(sql, _as_columns([key, *names], rows))
+        await conn.exec_driver_sql(sql, _json_rows(rows))
         return
     stmt = table.update().where(table.c[key] == sa.bindparam("_key")).values(
         {n: sa.bindparam(f"_v_{n}") for n in names})

@@ -26,6 +26,8 @@ from nebula_core.eventstore.port import EventStore, RecordedEvent
 from nebula_core.telemetry import get_logger
 
 log = get_logger(__name__)
+READ_AHEAD_BATCHES = 1
+"""Batches read ahead of the one being written (each up to the runner's `batch` events; a second gained nothing)."""
 
 
 async def cancel_until_done(task: asyncio.Task[None]) -> None:
@@ -82,7 +84,7 @@ class ProjectionRunner:
         dead_letters: DeadLetterSink,
         max_attempts: int = 5,
         backoff_s: float = 0.05,
-        batch: int = 1000,  # events per transaction while catching up (docs/benchmarks.md, section 2)
+        batch: int = 5000,  # events per transaction while catching up (docs/benchmarks.md, section 2)
     ):
         self.service = service
         self.projection = projection
@@ -155,10 +157,13 @@ class ProjectionRunner:
 
     async def _run(self) -> None:
         while True:
+            ahead: asyncio.Queue[list[RecordedEvent] | Exception] = asyncio.Queue(maxsize=READ_AHEAD_BATCHES)
+            reader = asyncio.create_task(self._read_ahead(ahead), name=f"projection-read:{self.name}")
             try:
-                async for batch in self._store.subscribe(
-                    self._position + 1, self.projection.subjects, self._batch
-                ):
+                while True:
+                    batch = await ahead.get()
+                    if isinstance(batch, Exception):
+                        raise batch
                     if batch:
                         await self._handle_batch(batch)
                     else:
@@ -169,6 +174,23 @@ class ProjectionRunner:
                 log.error("projection.failed", projection=self.name, error=repr(exc))
                 await asyncio.sleep(1.0)
                 self._position = await self._safe_checkpoint()
+            finally:
+                await cancel_until_done(reader)
+
+    async def _read_ahead(self, ahead: asyncio.Queue[list[RecordedEvent] | Exception]) -> None:
+        """Read the next batches while the current one is written, so reading overlaps the database's time.
+
+        Reading (the NATS client's parsing, building the records) and writing (waiting for the database)
+        took turns on one event loop; with the next batches read ahead a replay spends the database's time
+        reading (docs/benchmarks.md, section 2). A failure is handed over in order, after the batches before it.
+        """
+        try:
+            async for batch in self._store.subscribe(self._position + 1, self.projection.subjects, self._batch):
+                await ahead.put(batch)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            await ahead.put(exc)
 
     async def _safe_checkpoint(self) -> int:
         try:

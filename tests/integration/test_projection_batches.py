@@ -213,20 +213,28 @@ async def test_set_based_helpers_insert_upsert_update_and_delete(engine: AsyncEn
                      sa.Column("name", sa.Text, nullable=False),
                      sa.Column("n", sa.Integer),
                      sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+                     sa.Column("flag", sa.Boolean),
                      extend_existing=True)
     async with engine.begin() as conn:
         await conn.run_sync(table.create, checkfirst=True)
-    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    t0 = datetime(2026, 1, 1, 21, 30, 15, 123456, tzinfo=UTC)
     async with engine.begin() as conn:
-        await insert_rows(conn, table, [{"k": "a", "name": "it's \"quoted\" {}", "n": 1, "at": t0},
-                                        {"k": "b", "name": "çağrı ✓", "n": None, "at": t0}])
-        await insert_rows(conn, table, [{"k": "a", "name": "A", "n": 2, "at": t0 + timedelta(days=1)},
-                                        {"k": "c", "name": "C", "n": 3, "at": t0}], upsert_on="k", keep=("at",))
+        await insert_rows(conn, table, [{"k": "a", "name": "it's \"quoted\" {}", "n": 1, "at": t0, "flag": True},
+                                        {"k": "b", "name": "çağrı ✓\n\\", "n": None, "at": t0, "flag": None}])
+        await insert_rows(conn, table, [{"k": "a", "name": "A", "n": 2, "at": t0 + timedelta(days=1), "flag": False},
+                                        {"k": "c", "name": "C", "n": 3, "at": t0, "flag": True}],
+                          upsert_on="k", keep=("at",))
         await update_rows(conn, table, "k", [{"k": "b", "n": 7}, {"k": "missing", "n": 9}])
+        await update_rows(conn, table, "k", [{"k": "b", "at": t0 + timedelta(hours=1)}])
         await delete_rows(conn, table, "k", ["c", "nothing"])
     async with engine.connect() as conn:
-        rows = [tuple(r) for r in await conn.execute(sa.select(table.c.k, table.c.name, table.c.n).order_by("k"))]
-    assert rows == [("a", "A", 2), ("b", "çağrı ✓", 7)]
+        rows = [tuple(r) for r in await conn.execute(sa.select(table).order_by("k"))]
+
+    def utc(at: datetime) -> datetime:  # SQLite gives the stored UTC time back without its zone
+        return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+    assert [(k, name, n, utc(at), flag) for k, name, n, at, flag in rows] == [
+        ("a", "A", 2, t0, False), ("b", "çağrı ✓\n\\", 7, t0 + timedelta(hours=1), None)]
     with pytest.raises(sa.exc.IntegrityError):
         async with engine.begin() as conn:
             await insert_rows(conn, table, [{"k": "a", "name": "dup", "n": 0, "at": t0}])
@@ -276,8 +284,8 @@ def directory_events() -> list[tuple[str, Event]]:
             e164="+908501234567", kind="did", target="queue", queue_id=q1))),
         ("number", d.NumberCreated(**at(), number_id=n2, config=d.NumberConfig(e164="+908501234568",
                                                                                   kind="caller_id"))),
-        ("number", d.NumberUpdated(**at(), number_id=n1, config=d.NumberConfig(
-            e164="+908501234567", kind="did", target="queue", queue_id=q2, label="main line"))),
+        ("number", d.NumberUpdated(**at(), number_id=n1, config=d.NumberConfig(  # a non-ASCII label: UTF-8 as is
+            e164="+908501234567", kind="did", target="queue", queue_id=q2, label="ana hat — şikâyet"))),
         ("number", d.NumberDeleted(**at(), number_id=n2, e164="+908501234568")),
         ("ivr", d.IvrMenuCreated(**at(), ivr_id=i1, config=d.IvrConfig(name="menu", default_queue_id=q1))),
         ("ivr", d.IvrMenuUpdated(**at(), ivr_id=i1, config=d.IvrConfig(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import time
 import uuid
@@ -12,6 +11,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -193,7 +193,7 @@ class DirectoryProjection:
         for record in records:
             if record.event_version != 1:
                 raise ValueError(f"{record.event_type} v{record.event_version}: only v1 is folded in batches")
-            fold.add(record.event_type, json.loads(record.data))
+            fold.add(record.event_type, orjson.loads(record.data))
         await fold.write(conn)
 
     class _Fold:
@@ -265,8 +265,14 @@ class DirectoryProjection:
                 case _:
                     raise ValueError(f"no batch fold for {event_type}")
 
-        _json = staticmethod(json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode)
-        """The text `model_dump_json` gives for a stored sub-object (compact, UTF-8 as is)."""
+        @staticmethod
+        def _json(value: Any) -> str:
+            """The text `model_dump_json` gives for a stored sub-object (compact, UTF-8 as is).
+
+            orjson, because the standard library's encoder was the largest single cost of a replay (queue
+            configurations with their member lists: docs/benchmarks.md, section 2).
+            """
+            return orjson.dumps(value).decode()
 
         @staticmethod
         def _sip(sip: dict[str, Any] | None) -> dict[str, Any]:
@@ -395,7 +401,7 @@ class DirectoryReadModel:
     def queue_view(row: Any) -> d.QueueView:
         """A queue row as the API shows it."""
         return d.QueueView(queue_id=row["queue_id"], created_at=_utc(row["created_at"]),
-                           updated_at=_utc(row["updated_at"]), **json.loads(row["config"]))
+                           updated_at=_utc(row["updated_at"]), **orjson.loads(row["config"]))
 
     async def queue(self, tenant_id: str, queue_id: uuid.UUID) -> d.QueueView | None:
         """One queue."""
@@ -431,7 +437,7 @@ class DirectoryReadModel:
     def number_view(row: Any) -> d.NumberView:
         """A number row as the API shows it."""
         return d.NumberView(number_id=row["number_id"], created_at=_utc(row["created_at"]),
-                            updated_at=_utc(row["updated_at"]), **json.loads(row["config"]))
+                            updated_at=_utc(row["updated_at"]), **orjson.loads(row["config"]))
 
     async def number(self, tenant_id: str, number_id: uuid.UUID) -> d.NumberView | None:
         """One number."""
@@ -470,7 +476,7 @@ class DirectoryReadModel:
     def ivr_view(row: Any) -> d.IvrView:
         """An IVR row as the API shows it."""
         return d.IvrView(ivr_id=row["ivr_id"], created_at=_utc(row["created_at"]),
-                         updated_at=_utc(row["updated_at"]), **json.loads(row["config"]))
+                         updated_at=_utc(row["updated_at"]), **orjson.loads(row["config"]))
 
     async def ivr(self, tenant_id: str, ivr_id: uuid.UUID) -> d.IvrView | None:
         """One IVR menu."""
