@@ -245,7 +245,7 @@ async def shoot_languages(page: Page, name: str, sizes: tuple[dict[str, int], ..
                           ready: tuple[Locator, ...] = ()) -> list[Path]:
     """`shoot` in Turkish (`name`) and in English (`name-en`); the page is back in Turkish after.
 
-    A language switch renders the workspace anew (its lists load again): each shot waits until nothing says
+    A switch re-renders the texts in place (nothing loads again); each shot still waits until nothing says
     "Loading…" and every `ready` locator is visible.
     """
     async def settled() -> None:

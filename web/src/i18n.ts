@@ -1,5 +1,8 @@
 // Translations: one flat JSON file per language in ./locales (adding a language is adding one file).
 // Turkish is the reference: its keys are the type every other file must match (checked by `npm test`).
+// A switch changes `language`; the app's root re-renders the tree in place (nothing is remounted, so open
+// panels and typed text stay) and each t() reads the new language. Hence: keep translation keys, not translated
+// texts, in state and stores, and never memoize a t() result.
 import tr from './locales/tr.json';
 import { createStore, useStore } from './store';
 
@@ -74,7 +77,7 @@ export function tv(prefix: string, value: string | null | undefined): string {
   return hasKey(key) ? t(key) : value;
 }
 
-/** Re-render on language change. */
+/** The current language; the component re-renders when it changes (the app's root uses it for the tree). */
 export function useLanguage(): string {
   return useStore(language);
 }

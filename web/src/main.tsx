@@ -15,7 +15,9 @@ import { resume, resumeError, session } from './session';
 import { useStore } from './store';
 
 function App(): JSX.Element {
-  const lang = useLanguage();
+  // A language switch re-renders the whole tree from here, in place: every t() reads the new language while
+  // component state (open panels, filters, loaded lists, text being typed) stays.
+  useLanguage();
   const current = useStore(session);
   const where = useStore(path);
   useEffect(() => {
@@ -23,9 +25,8 @@ function App(): JSX.Element {
     if (current && (where === '/login' || where === '/')) navigate(homeOf(current.me.role), true);
   }, [current, where]);
   if (current === undefined) return <Starting />;
-  // Keyed by language: a switch re-renders every text at once.
-  if (current === null) return <Login key={lang} />;
-  return <Shell key={lang} session={current} />;
+  if (current === null) return <Login />;
+  return <Shell session={current} />;
 }
 
 /** While a kept session is resumed; if the gateway cannot be reached, say so and offer to try again. */

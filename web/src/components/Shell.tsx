@@ -88,16 +88,17 @@ export function Shell({ session }: { session: Session }): JSX.Element {
   const detail = useStore(openCallDetail);
   const crm = useStore(openCrm);
   const [menuOpen, setMenuOpen] = useState(false);
+  const lang = useLanguage();
   const role = session.me.role;
   const route = findRoute(role, current);
 
   useEffect(() => {
     if (!route) navigate(homeOf(role), true);
   }, [route, role]);
+  useEffect(() => setMenuOpen(false), [current]);
   useEffect(() => {
-    setMenuOpen(false);
     document.title = route ? `${t(route.label)} · ${t('app.name')}` : t('app.name');
-  }, [current, route]);
+  }, [route, lang]);
 
   const Page = route?.component;
   return (

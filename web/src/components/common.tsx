@@ -75,7 +75,7 @@ export function Dialog(props: {
   const ref = useRef<HTMLDialogElement>(null);
   const closeButton = useRef<HTMLButtonElement>(null);
   const titleId = useId(); // two panels may be open at once (the CRM and a call's detail)
-  // Closed because it is unmounted (e.g. the page re-rendered in another language): not the user closing it.
+  // Closed because it is unmounted (e.g. after a logout): not the user closing it.
   const unmounted = useRef(false);
   const closed = (): void => {
     if (!unmounted.current) onClose();

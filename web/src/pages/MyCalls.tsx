@@ -17,7 +17,7 @@ import type { MyCall } from '../types';
 export function MyCalls(): JSX.Element {
   const [calls, setCalls] = useState<MyCall[] | null>(null);
   const [error, setError] = useState<unknown>(null);
-  const [notice, setNotice] = useState<string | null>(null);
+  const [called, setCalled] = useState<string | null>(null); // the number called back, for the notice
   const prefs = useStore(settings);
   const config = useStore(phoneConfig);
 
@@ -41,11 +41,11 @@ export function MyCalls(): JSX.Element {
   }, []);
 
   const callBack = (number: string): void => {
-    setNotice(null);
+    setCalled(null);
     setError(null);
     const callerId = prefs?.default_caller_id ?? config?.caller_ids[0] ?? null;
     callFromPage(number, callerId)
-      .then(() => setNotice(t('calls.callStarted', { number: displayNumber(number) })))
+      .then(() => setCalled(number))
       .catch((e: unknown) => setError(e));
   };
 
@@ -53,9 +53,9 @@ export function MyCalls(): JSX.Element {
     <div class="page">
       <h1>{t('nav.myCalls')}</h1>
       <ErrorBox error={error} />
-      {notice && (
+      {called && (
         <p class="note" role="status">
-          {notice}
+          {t('calls.callStarted', { number: displayNumber(called) })}
         </p>
       )}
       {!calls && !error && <Loading />}

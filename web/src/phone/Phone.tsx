@@ -7,14 +7,24 @@ import { Since } from '../components/common';
 import { errorText } from '../refusals';
 import { RiskNotice } from '../components/CrmPanel';
 import { openCrm } from '../crm';
-import { hasKey, t, tv } from '../i18n';
+import { hasKey, t, tv, type Key } from '../i18n';
 import { useStore } from '../store';
 import type { PhonePosition } from '../types';
-import { call, driverStatus, lastOffer, pageCalls, phone, phoneConfig, phoneFocus, type CallView } from './phone';
+import { call, driverStatus, lastOffer, openCallDetail, pageCalls, phone, phoneConfig, phoneFocus, type CallView } from './phone';
 import { checkNumber, displayNumber } from './number';
 
 const KEYS = ['1', '2', '3', '4', '5', '6', '7', '8', '9', '*', '0', '#'];
 const STEP = 16;
+// From this width a panel (the CRM, a call's detail) sits beside the floating phone (styles.css, `.dialog.panel`);
+// below it, the phone docks to a strip while a panel is open and the panel ends above the phone.
+const SIDE_BY_SIDE = '(min-width: 1100px)';
+
+/** Tell the panels how much of the screen's bottom the floating phone takes (`--phone-room`), when it is docked. */
+function measureRoom(node: HTMLElement): void {
+  const docked = !node.classList.contains('placed') && !window.matchMedia(SIDE_BY_SIDE).matches;
+  const room = docked ? Math.max(0, Math.ceil(window.innerHeight - node.getBoundingClientRect().top)) : 0;
+  document.documentElement.style.setProperty('--phone-room', `${room}px`);
+}
 
 function clamp(pos: PhonePosition, box: HTMLElement | null): PhonePosition {
   const width = box?.offsetWidth ?? 320;
@@ -31,6 +41,8 @@ export function Phone({ floating }: { floating: boolean }): JSX.Element {
   const config = useStore(phoneConfig);
   const status = useStore(driverStatus);
   const missed = useStore(lastOffer);
+  const crmPanel = useStore(openCrm);
+  const detailPanel = useStore(openCallDetail);
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
   // On a phone-sized screen the idle phone starts small; a call opens it.
@@ -40,12 +52,32 @@ export function Phone({ floating }: { floating: boolean }): JSX.Element {
   const drag = useRef<{ dx: number; dy: number } | null>(null);
   const saveTimer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
   const [, setViewport] = useState(0);
+  // Expanded by the agent while docked under a panel (asked again for each panel opened).
+  const [undocked, setUndocked] = useState(false);
 
   useEffect(() => {
     const resize = (): void => setViewport((n) => n + 1);
     window.addEventListener('resize', resize);
     return () => window.removeEventListener('resize', resize);
   }, []);
+
+  useEffect(() => setUndocked(false), [crmPanel, detailPanel]);
+  useEffect(() => {
+    if (floating && box.current) measureRoom(box.current); // after every render: docked, placed, collapsed...
+  });
+  useEffect(() => {
+    const node = box.current;
+    if (!floating || !node) return;
+    const measure = (): void => measureRoom(node);
+    const observer = new ResizeObserver(measure); // ...and whenever its content grows or shrinks
+    observer.observe(node);
+    window.addEventListener('resize', measure);
+    return () => {
+      observer.disconnect();
+      window.removeEventListener('resize', measure);
+      document.documentElement.style.removeProperty('--phone-room');
+    };
+  }, [floating]);
 
   useEffect(() => {
     // A new phase clears old errors, except "the call had already ended", which explains the ended call shown.
@@ -61,6 +93,7 @@ export function Phone({ floating }: { floating: boolean }): JSX.Element {
         if (n === focusAsked.current) return;
         focusAsked.current = n;
         setCollapsed(false);
+        setUndocked(true);
         requestAnimationFrame(() => {
           const target = box.current?.querySelector<HTMLElement>('.phone-body button:not([disabled]), .phone-body input, .phone-body select');
           (target ?? box.current)?.focus();
@@ -133,13 +166,19 @@ export function Phone({ floating }: { floating: boolean }): JSX.Element {
 
   const style = position ? { left: `${position.x}px`, top: `${position.y}px`, right: 'auto', bottom: 'auto' } : undefined;
   const offline = !me || me.state === 'offline';
+  // Docked: a panel is open where it cannot sit beside the phone; the phone shrinks to its head and a call strip
+  // (hang up, timer) so the panel stays usable. Never while the agent's phone rings: Answer stays in reach.
+  const ringsForAgent = current?.phase === 'dialling' || (current?.phase === 'ringing' && current.direction === 'inbound');
+  const docked = floating && (crmPanel !== null || detailPanel !== null) && !ringsForAgent && !window.matchMedia(SIDE_BY_SIDE).matches;
+  const small = docked ? !undocked : collapsed;
+  const toggle = (): void => (docked ? setUndocked(!undocked) : setCollapsed(!collapsed));
 
   return (
     <section
       ref={box}
       id="phone"
       tabIndex={-1}
-      class={`phone ${floating ? 'floating' : 'inline'} ${position ? 'placed' : ''} ${collapsed ? 'collapsed' : ''}`}
+      class={`phone ${floating ? 'floating' : 'inline'} ${position ? 'placed' : ''} ${small ? 'collapsed' : ''} ${docked ? 'docked' : ''}`}
       style={style}
       aria-label={t('phone.title')}
       data-testid="phone"
@@ -170,12 +209,18 @@ export function Phone({ floating }: { floating: boolean }): JSX.Element {
           </button>
         )}
         {floating && (
-          <button type="button" class="btn ghost small" aria-expanded={!collapsed} onClick={() => setCollapsed(!collapsed)}>
-            {collapsed ? t('phone.expand') : t('phone.collapse')}
+          <button type="button" class="btn ghost small" aria-expanded={!small} onClick={toggle}>
+            {small ? t('phone.expand') : t('phone.collapse')}
           </button>
         )}
       </header>
-      {!collapsed && (
+      {small && current && <CallStrip view={current} busy={busy} run={run} />}
+      {small && error ? (
+        <p class="error phone-strip-error" role="alert">
+          {errorText(error)}
+        </p>
+      ) : null}
+      {!small && (
         <div class="phone-body">
           <LineState />
           {current ? (
@@ -221,6 +266,35 @@ function LineState(): JSX.Element | null {
       <span class={`state-badge s-${me.state}`}>{tv('state', me.state)}</span>
       <Since at={me.since} label={t('start.timeInState')} />
     </p>
+  );
+}
+
+/** The call in one line under a small phone: the number, the timer or phase, and the one action it needs. */
+function CallStrip({ view, busy, run }: { view: CallView; busy: boolean; run: (a: () => Promise<void>) => Promise<void> }): JSX.Element {
+  const ringsForAgent = view.phase === 'dialling' || (view.phase === 'ringing' && view.direction === 'inbound');
+  return (
+    <div class={`phone-strip ${view.phase}`} data-testid="phone-strip">
+      <span class="strip-number">{displayNumber(view.number) || t('phone.unknownNumber')}</span>
+      {view.phase === 'connected' ? (
+        <>
+          {view.held && <span class="flag">{t('phone.onHold')}</span>}
+          <Since at={view.connectedAt} label={t('phone.duration')} />
+        </>
+      ) : view.phase === 'ended' ? (
+        <span data-testid="call-result">{tv('result', view.result ?? view.cause ?? 'ended')}</span>
+      ) : (
+        <span class="muted">{view.phase === 'ringing' && view.direction === 'inbound' ? t('phone.incoming') : t(`phone.phase.${view.phase}`)}</span>
+      )}
+      {view.phase === 'ended' ? (
+        <button type="button" class="btn small" onClick={() => phone.dismiss()}>
+          {t('common.ok')}
+        </button>
+      ) : ringsForAgent ? null : (
+        <button type="button" class="btn danger small" disabled={busy} onClick={() => void run(() => phone.act('hangup'))}>
+          {t('phone.hangup')}
+        </button>
+      )}
+    </div>
   );
 }
 
@@ -359,14 +433,14 @@ function Dialler(props: {
   const { callerIds, defaultCallerId, pad, canDial, busy, run } = props;
   const [number, setNumber] = useState('');
   const [callerId, setCallerId] = useState<string>('');
-  const [problem, setProblem] = useState<string | null>(null);
+  const [problem, setProblem] = useState<Key | null>(null); // a key: shown in the language of the moment
   const chosen = callerId || (defaultCallerId && callerIds.includes(defaultCallerId) ? defaultCallerId : callerIds[0] ?? '');
 
   const submit = (event: Event): void => {
     event.preventDefault();
     const check = checkNumber(number);
     if (!check.ok) {
-      setProblem(t(`phone.invalid.${check.reason}`));
+      setProblem(`phone.invalid.${check.reason}`);
       return;
     }
     setProblem(null);
@@ -424,7 +498,7 @@ function Dialler(props: {
       )}
       {problem && (
         <p class="error" role="alert" id="dial-problem">
-          {problem}
+          {t(problem)}
         </p>
       )}
       <button type="submit" class="btn answer wide" disabled={busy}>
