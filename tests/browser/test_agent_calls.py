@@ -53,9 +53,11 @@ async def test_going_on_line_states_and_an_inbound_call_from_ringing_to_the_repo
     await expect(pill).to_contain_text("Çalıyor")
     await shoot(page, "phone-ringing")
 
-    await phone.get_by_role("button", name="Cevapla").click()
+    await phone.get_by_role("button", name="Cevapla").focus()  # by keyboard: the focus stays in the phone
+    await page.keyboard.press("Enter")
     await expect(phone).to_have_attribute("data-phase", "connected")
     await expect(phone).to_contain_text("Gelen çağrıda")
+    await expect(phone.locator(":focus")).to_have_count(1)
     timer = phone.get_by_test_id("call-timer")
     await expect(timer).not_to_have_text("0:00")
     await expect(pill).to_contain_text("Çağrıda")

@@ -85,6 +85,35 @@ export function Phone({ floating }: { floating: boolean }): JSX.Element {
     if (current && current.phase !== 'ended') setCollapsed(false);
   }, [current?.callId, current?.phase]);
 
+  // A new phase replaces the phone's buttons (Answer gives way to Hold and Hang up): a keyboard user whose focus
+  // was on one of them would be left on the page's body. Keep the focus in the phone, on its first control.
+  const focusInside = useRef(false);
+  useEffect(() => {
+    const node = box.current;
+    if (!node) return;
+    const into = (): void => {
+      focusInside.current = true;
+    };
+    const out = (e: FocusEvent): void => {
+      const next = e.relatedTarget as Node | null;
+      if (next !== null && !node.contains(next)) focusInside.current = false; // moved elsewhere on purpose
+    };
+    node.addEventListener('focusin', into);
+    node.addEventListener('focusout', out);
+    return () => {
+      node.removeEventListener('focusin', into);
+      node.removeEventListener('focusout', out);
+    };
+  }, []);
+  useEffect(() => {
+    if (!focusInside.current) return;
+    requestAnimationFrame(() => {
+      const active = document.activeElement;
+      if (active !== null && active !== document.body && active.isConnected) return;
+      box.current?.querySelector<HTMLElement>('.phone-body button:not([disabled]), .phone-body input')?.focus();
+    });
+  }, [current?.callId, current?.phase]);
+
   // "Telefona geç": open the phone and put the keyboard on its first control (Answer when it rings).
   const focusAsked = useRef(phoneFocus.get());
   useEffect(
