@@ -48,6 +48,11 @@ inbound_calls = sa.Table(
     sa.Column("rings", sa.JSON, nullable=False),
     sa.Index("ix_reporting_inbound_tenant_started", "tenant_id", "started_at"),
 )
+# Built once: on the call path every event reads and writes its call's row, and building the statements per
+# event cost more Python than executing them (docs/benchmarks.md, section 5).
+_INBOUND_ROW = sa.select(inbound_calls).where(inbound_calls.c.call_id == sa.bindparam("row_call_id"))
+_INBOUND_INSERT = inbound_calls.insert()
+_INBOUND_UPDATE = inbound_calls.update().where(inbound_calls.c.call_id == sa.bindparam("row_call_id"))
 queue_names = sa.Table(
     "reporting_queues", metadata,
     sa.Column("queue_id", sa.String(36), primary_key=True),
@@ -142,17 +147,16 @@ class ReportingProjection:
         call_id = getattr(event, "call_id", None)
         if call_id is None:
             return
-        current = (await conn.execute(sa.select(inbound_calls).where(inbound_calls.c.call_id == str(call_id)))
-                   ).mappings().first()
+        current = (await conn.execute(_INBOUND_ROW, {"row_call_id": str(call_id)})).mappings().first()
         before = row_from_db(current) if current else None
         after = domain.evolve(before, event)
         if after is None or after == before:
             return
         columns = after.as_columns()
         if current is None:
-            await conn.execute(inbound_calls.insert().values(**columns))
+            await conn.execute(_INBOUND_INSERT, columns)
         else:
-            await conn.execute(inbound_calls.update().where(inbound_calls.c.call_id == str(call_id)).values(**columns))
+            await conn.execute(_INBOUND_UPDATE, {"row_call_id": str(call_id), **columns})
 
 
 async def _upsert(conn: AsyncConnection, table: sa.Table, key: str, ident: str, **values: Any) -> None:
