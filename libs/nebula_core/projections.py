@@ -26,6 +26,9 @@ from nebula_core.eventstore.port import EventStore, RecordedEvent
 from nebula_core.telemetry import get_logger
 
 log = get_logger(__name__)
+RETRY_AFTER_FAILURE_S = 1.0
+"""Back-off before a runner or a copy reconnects after the database or NATS failed (no event to wait on: the
+thing that failed is the source of events), so a lasting outage is retried once a second, not in a busy loop."""
 READ_AHEAD_BATCHES = 1
 """Batches read ahead of the one being written (each up to the runner's `batch` events; a second gained nothing)."""
 
@@ -172,7 +175,7 @@ class ProjectionRunner:
                 raise
             except Exception as exc:  # DB or NATS gone: restart from the committed checkpoint
                 log.error("projection.failed", projection=self.name, error=repr(exc))
-                await asyncio.sleep(1.0)
+                await asyncio.sleep(RETRY_AFTER_FAILURE_S)
                 self._position = await self._safe_checkpoint()
             finally:
                 await cancel_until_done(reader)
@@ -315,4 +318,4 @@ class MemoryCopy(abc.ABC):
                 raise
             except Exception as exc:
                 log.error("memory_copy.failed", copy=self.name, error=repr(exc))
-                await asyncio.sleep(1.0)
+                await asyncio.sleep(RETRY_AFTER_FAILURE_S)
