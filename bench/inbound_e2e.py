@@ -1,34 +1,47 @@
 """End-to-end inbound routing under load: ARI StasisStart received → originate to the agent sent.
 
-The platform runs in this process (all services, SQLite); the PBX simulator runs in its own process
-(`nebula sim serve`), so the CPU figure is the platform's. Customers call at a steady rate; every agent is
-inbound with a phone that answers after 0.1 s and talks for `--talk` seconds.
+Two layouts. `--layout processes` (the default) runs every service in its own process as Kubernetes runs
+them (`python -m bench._service_process <service>`, PostgreSQL as the read-model database); `--layout one`
+runs them all in this process on SQLite, as `nebula up` does. The PBX simulator runs in its own process
+(`nebula sim serve`) either way, so the CPU figures are the platform's. Customers call at a steady rate; every
+agent is inbound with a phone that answers after 0.1 s and talks for `--talk` seconds. The ring path is timed
+inside the adapter, from its handler receiving the customer's StasisStart to its sending the originate.
 
-    .venv/bin/python -m bench.inbound_e2e [--rate 50] [--seconds 10] [--agents 100]
+    .venv/bin/python -m bench.inbound_e2e [--rate 50] [--seconds 10] [--agents 100] [--layout processes|one]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import resource
+import signal
 import subprocess
 import sys
 import time
-import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
 from nebula_contracts import agents as a
 from nebula_contracts import directory as d
 from nebula_contracts.envelope import Actor
+from nebula_contracts.errors import NotFound
 from nebula_contracts.subjects import command_subject
 from nebula_core.natsserver import free_port
-from nebula_core.runtime import ServiceClient
+from nebula_core.runtime import ServiceClient, new_broker, run_event_loop
 from nebula_core.settings import Settings
 
-from bench._infra import header, machine, nats_server, percentile, quiet_logs, report, temp_dir
+from bench._infra import header, machine, nats_server, percentile, postgres_cluster, quiet_logs, report, temp_dir
+
+TENANT = "bench"
+DID = "+908501234567"
+SERVICES = ["directory", "telephony", "router", "reporting", "gateway"]  # start order, as `nebula up`
+ARI_AUTH = ("nebula", "nebula")
 
 
 def _cpu_s() -> float:
@@ -36,145 +49,248 @@ def _cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def run(args: argparse.Namespace) -> dict[str, Any]:
-    """Set up a tenant, drive calls, measure the ring path inside the adapter."""
-    from nebula_cli.main import start_services, stop_services
-    from nebula_telephony.ari.client import AriClient
-    from nebula_telephony.handlers import TelephonyHandlers
-
-    started: dict[str, float] = {}
-    ring_path: list[float] = []
-    original_inbound = TelephonyHandlers._inbound
-    original_originate = AriClient.originate
-
-    async def timed_inbound(self: TelephonyHandlers, event: Any) -> None:
-        started[event.channel.id] = time.perf_counter()
-        await original_inbound(self, event)
-
-    async def timed_originate(self: AriClient, **kwargs: Any) -> Any:
-        call_id = kwargs["app_args"].split(",", 1)[1]
-        handlers = bench_handlers[0]
-        call = handlers.calls.get(uuid.UUID(call_id))
-        if call is not None and call.customer_channel in started:
-            ring_path.append((time.perf_counter() - started.pop(call.customer_channel)) * 1000)
-        return await original_originate(self, **kwargs)
-
-    TelephonyHandlers._inbound = timed_inbound  # type: ignore[method-assign]
-    AriClient.originate = timed_originate  # type: ignore[method-assign]
-    bench_handlers: list[TelephonyHandlers] = []
-
-    with temp_dir("nebula-bench-e2e-") as tmp, nats_server(tmp / "nats") as nats:
-        sim_port = free_port()
-        sim = subprocess.Popen([sys.executable, "-m", "nebula_pbxsim", "serve", "--port", str(sim_port)],
-                               env={**os.environ, "NEBULA_SIM_EMIT_VARSETS": "true"},
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            settings = Settings(data_dir=tmp, http_port=free_port(), nats_url=nats.url, jwt_secret="bench" * 8,
-                                ari_url=f"http://127.0.0.1:{sim_port}")
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    httpx.get(f"http://127.0.0.1:{sim_port}/sim/v1/status", timeout=1).raise_for_status()
-                    break
-                except httpx.HTTPError:
-                    if time.monotonic() > deadline:
-                        raise
-                    await asyncio.sleep(0.1)
-            apps, engine = await start_services(["directory", "telephony", "router", "reporting", "gateway"],
-                                                settings, nats.url)
-            telephony = next(x for x in apps if x.name == "telephony")
-            bench_handlers.append(telephony.handlers)
-            gateway = next(x for x in apps if x.name == "gateway")
-            client = ServiceClient(gateway.broker, timeout=60)
-            tenant = "bench"
-            await client.call(command_subject("directory", "create_tenant"),
-                              d.CreateTenant(tenant_id=tenant, name="Bench", admin_password="bench-pass-1"))
-            members = []
-            agents = []
-            for i in range(args.agents):
-                user = await client.call(command_subject("directory", "create_user"), d.CreateUser(
-                    tenant_id=tenant, user=d.UserInput(username=f"a{i}", display_name=f"A{i}", role="agent",
-                                                       password="bench-pass-1")))
-                members.append(d.QueueMember(user_id=user["user_id"]))
-                agents.append(user)
-            queue = await client.call(command_subject("directory", "create_queue"), d.CreateQueue(
-                tenant_id=tenant, queue=d.QueueConfig(name="q", ring_timeout_s=20, wrap_up_s=0,
-                                                      members=tuple(members))))
-            did = "+908501234567"
-            await client.call(command_subject("directory", "create_number"), d.CreateNumber(
-                tenant_id=tenant, number=d.NumberInput(number=did, kind="did", target="queue",
-                                                       queue_id=queue["queue_id"])))
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{sim_port}/sim/v1", timeout=10) as control:
-                for user in agents:
-                    await control.put(f"/phones/{user['sip']['endpoint']}",
-                                      json={"mode": "auto_answer", "answer_after_s": 0.1, "registered": True})
-                for user in agents:
-                    await client.call(command_subject("router", "set_agent_state"), a.SetAgentState(
-                        tenant_id=tenant, agent_id=user["user_id"], state="inbound",
-                        actor=Actor(user_id=user["user_id"], role="agent", kind="user")))
-                total = int(args.rate * args.seconds)
-                cpu_before, wall_before = _cpu_s(), time.perf_counter()
-                for n in range(total):
-                    target = wall_before + n / args.rate
-                    delay = target - time.perf_counter()
-                    if delay > 0:
-                        await asyncio.sleep(delay)
-                    r = await control.post("/calls", json={"from": f"+90532{n:07d}", "to": did,
-                                                           "hangup_after_s": args.talk})
-                    r.raise_for_status()
-                sent_s = time.perf_counter() - wall_before
-                end_by = time.monotonic() + args.talk + 60
-                while len(ring_path) < total and time.monotonic() < end_by:
-                    await asyncio.sleep(0.1)
-                while telephony.handlers.calls and time.monotonic() < end_by:
-                    await asyncio.sleep(0.1)
-                cpu = _cpu_s() - cpu_before
-            import nats as nats_py
-
-            nc = await nats_py.connect(nats.url)
-            info = await nc.jetstream().stream_info("NEBULA_EVENTS")
-            call_events = 0
-            for subject_count in (await nc.jetstream().stream_info(
-                    "NEBULA_EVENTS", subjects_filter=f"evt.{tenant}.call.>")).state.subjects.values():
-                call_events += subject_count
-            agent_events = sum((await nc.jetstream().stream_info(
-                "NEBULA_EVENTS", subjects_filter=f"evt.{tenant}.agent.>")).state.subjects.values())
-            phases = await _phases(nc, tenant)
-            await nc.close()
-            await stop_services(apps, engine)
-        finally:
-            sim.terminate()
-            sim.wait(10)
-    return {
-        "calls": total, "rate_per_s": args.rate, "sent_in_s": round(sent_s, 2), "ring_path_samples": len(ring_path),
-        "ring_path_p50_ms": round(percentile(ring_path, 50), 2),
-        "ring_path_p99_ms": round(percentile(ring_path, 99), 2),
-        "ring_path_max_ms": round(max(ring_path), 2) if ring_path else None,
-        "call_events_per_call": round(call_events / total, 1), "agent_events_per_call": round(agent_events / total, 1),
-        "platform_cpu_ms_per_call": round(cpu * 1000 / total, 1), "stream_messages": info.state.messages,
-        **phases,
-    }
+def _proc_cpu_s(pid: int) -> float:
+    """utime + stime of one process (all its threads), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def _phases(nc: Any, tenant: str) -> dict[str, float]:
-    """p50 of each hop on the ring path, from the events' own times (ms)."""
+# ---------------------------------------------------------------- the simulator
+
+
+@contextmanager
+def simulator() -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """`nebula_pbxsim serve` on a free port (VarSet events on, as a real Asterisk sends them)."""
+    port = free_port()
+    sim = subprocess.Popen([sys.executable, "-m", "nebula_pbxsim", "serve", "--port", str(port)],
+                           env={**os.environ, "NEBULA_SIM_EMIT_VARSETS": "true"},
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                httpx.get(f"{url}/sim/v1/status", timeout=1).raise_for_status()
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        yield sim, url
+    finally:
+        sim.terminate()
+        sim.wait(10)
+
+
+# ---------------------------------------------------------------- one tenant, its agents, the calls
+
+
+async def set_up_tenant(client: ServiceClient, control: httpx.AsyncClient, agents: int) -> None:
+    """A tenant with `agents` inbound agents in one queue behind the DID; their phones answer after 0.1 s."""
+    await client.call(command_subject("directory", "create_tenant"),
+                      d.CreateTenant(tenant_id=TENANT, name="Bench", admin_password="bench-pass-1"))
+    users = []
+    for i in range(agents):
+        users.append(await client.call(command_subject("directory", "create_user"), d.CreateUser(
+            tenant_id=TENANT, user=d.UserInput(username=f"a{i}", display_name=f"A{i}", role="agent",
+                                               password="bench-pass-1"))))
+    queue = await client.call(command_subject("directory", "create_queue"), d.CreateQueue(
+        tenant_id=TENANT, queue=d.QueueConfig(name="q", ring_timeout_s=20, wrap_up_s=0, members=tuple(
+            d.QueueMember(user_id=user["user_id"]) for user in users))))
+    await client.call(command_subject("directory", "create_number"), d.CreateNumber(
+        tenant_id=TENANT, number=d.NumberInput(number=DID, kind="did", target="queue", queue_id=queue["queue_id"])))
+    for user in users:
+        await control.put(f"/phones/{user['sip']['endpoint']}",
+                          json={"mode": "auto_answer", "answer_after_s": 0.1, "registered": True})
+    for user in users:
+        command = a.SetAgentState(tenant_id=TENANT, agent_id=user["user_id"], state="inbound",
+                                  actor=Actor(user_id=user["user_id"], role="agent", kind="user"))
+        for _ in range(100):  # in its own process the router may not have folded the new user in yet
+            try:
+                await client.call(command_subject("router", "set_agent_state"), command)
+                break
+            except NotFound:
+                await asyncio.sleep(0.1)
+
+
+async def drive_calls(control: httpx.AsyncClient, rate: float, total: int, talk: float) -> float:
+    """Customers call the DID at a steady rate; returns how long sending took."""
+    start = time.perf_counter()
+    for n in range(total):
+        delay = start + n / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        r = await control.post("/calls", json={"from": f"+90532{n:07d}", "to": DID, "hangup_after_s": talk})
+        r.raise_for_status()
+    return time.perf_counter() - start
+
+
+async def log_figures(nats_url: str, total: int) -> dict[str, Any]:
+    """Events per call and the p50 of each hop on the ring path, from the events' own times (ms)."""
+    import nats as nats_py
+    import nebula_contracts.calls  # noqa: F401 - registers the call events for decoding
     from nebula_core.eventstore.jetstream import JetStreamEventStore
 
-    times: dict[str, dict[str, Any]] = {}
-    async for batch in JetStreamEventStore(nc).subscribe(1, [f"evt.{tenant}.call.*", f"evt.{tenant}.agent.*"]):
-        if not batch:
-            break
-        for record in batch:
-            event = record.decode()
-            call = str(getattr(event, "call_id", ""))
-            times.setdefault(call, {}).setdefault(event.type, event.occurred_at)
+    nc = await nats_py.connect(nats_url)
+    try:
+        js = nc.jetstream()
+        counts = {}
+        for kind in ("call", "agent"):
+            info = await js.stream_info("NEBULA_EVENTS", subjects_filter=f"evt.{TENANT}.{kind}.>")
+            counts[kind] = sum(info.state.subjects.values()) if info.state.subjects else 0
+        messages = (await js.stream_info("NEBULA_EVENTS")).state.messages
+        times: dict[str, dict[str, Any]] = {}
+        async for batch in JetStreamEventStore(nc).subscribe(1, [f"evt.{TENANT}.call.*", f"evt.{TENANT}.agent.*"]):
+            if not batch:
+                break
+            for record in batch:
+                event = record.decode()
+                times.setdefault(str(getattr(event, "call_id", "")), {}).setdefault(event.type, event.occurred_at)
+    finally:
+        await nc.close()
     hops = {"started_to_queued": ("CallStarted", "CallQueued"), "queued_to_offer": ("CallQueued", "OfferMade"),
             "offer_to_ringing": ("OfferMade", "AgentLegRinging")}
-    out: dict[str, float] = {}
+    out: dict[str, Any] = {"call_events_per_call": round(counts["call"] / total, 1),
+                           "agent_events_per_call": round(counts["agent"] / total, 1), "stream_messages": messages}
     for name, (first, then) in hops.items():
         values = [(t[then] - t[first]).total_seconds() * 1000 for t in times.values() if first in t and then in t]
         out[f"{name}_p50_ms"] = round(percentile(values, 50), 2) if values else -1.0
     return out
+
+
+def ring_path_figures(samples: list[float]) -> dict[str, Any]:
+    """p50 / p99 / max of the ring path samples (ms)."""
+    return {"ring_path_samples": len(samples), "ring_path_p50_ms": round(percentile(samples, 50), 2),
+            "ring_path_p99_ms": round(percentile(samples, 99), 2),
+            "ring_path_max_ms": round(max(samples), 2) if samples else None}
+
+
+async def wait_for_hangups(sim_url: str, deadline_s: float) -> None:
+    """Until the simulator has no channel left (every call over), or the deadline."""
+    end = time.monotonic() + deadline_s
+    async with httpx.AsyncClient(base_url=f"{sim_url}/ari", auth=ARI_AUTH, timeout=10) as ari:
+        while time.monotonic() < end:
+            if not (await ari.get("/channels")).json():
+                return
+            await asyncio.sleep(0.2)
+
+
+# ---------------------------------------------------------------- layout: one process
+
+
+async def run_one_process(args: argparse.Namespace) -> dict[str, Any]:
+    """All services in this process on SQLite (as `nebula up`)."""
+    from nebula_cli.main import start_services, stop_services
+
+    from bench._service_process import time_ring_path
+
+    ring_path: list[float] = []
+    handlers: list[Any] = []
+    time_ring_path(ring_path, handlers)
+    total = int(args.rate * args.seconds)
+    with temp_dir("nebula-bench-e2e-") as tmp, nats_server(tmp / "nats") as nats, simulator() as (_, sim_url):
+        settings = Settings(data_dir=tmp, http_port=free_port(), nats_url=nats.url, jwt_secret="bench" * 8,
+                            ari_url=sim_url)
+        apps, engine = await start_services(SERVICES, settings, nats.url)
+        try:
+            telephony = next(x for x in apps if x.name == "telephony")
+            handlers.append(telephony.handlers)
+            gateway = next(x for x in apps if x.name == "gateway")
+            async with httpx.AsyncClient(base_url=f"{sim_url}/sim/v1", timeout=10) as control:
+                await set_up_tenant(ServiceClient(gateway.broker, timeout=60), control, args.agents)
+                cpu_before = _cpu_s()
+                sent_s = await drive_calls(control, args.rate, total, args.talk)
+                end_by = time.monotonic() + args.talk + 60
+                while (len(ring_path) < total or telephony.handlers.calls) and time.monotonic() < end_by:
+                    await asyncio.sleep(0.1)
+                cpu = _cpu_s() - cpu_before
+            figures = await log_figures(nats.url, total)
+        finally:
+            await stop_services(apps, engine)
+    return {"layout": "one", "calls": total, "rate_per_s": args.rate, "sent_in_s": round(sent_s, 2),
+            **ring_path_figures(ring_path), "platform_cpu_ms_per_call": round(cpu * 1000 / total, 1), **figures}
+
+
+# ---------------------------------------------------------------- layout: a process per service
+
+
+@asynccontextmanager
+async def service_processes(env: dict[str, str],
+                            ring_path_out: Path) -> AsyncIterator[dict[str, subprocess.Popen[str]]]:
+    """Start each service in its own process, one after the other (each waits for READY); stop them all."""
+    procs: dict[str, subprocess.Popen[str]] = {}
+    try:
+        for name in SERVICES:
+            extra = ["--ring-path-out", str(ring_path_out)] if name == "telephony" else []
+            proc = subprocess.Popen([sys.executable, "-m", "bench._service_process", name, *extra], env=env,
+                                    stdout=subprocess.PIPE, text=True)
+            procs[name] = proc
+            line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 120)  # type: ignore[union-attr]
+            if line.strip() != "READY":
+                raise RuntimeError(f"{name} did not start (exit {proc.poll()}): {line!r}")
+        yield procs
+    finally:
+        for proc in reversed(procs.values()):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for name, proc in procs.items():
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                print(f"   {name} did not stop within 60 s: killed", flush=True)
+                proc.kill()
+
+
+async def wait_until_idle(pids: dict[str, int], quiet_s: float = 1.0, limit_s: float = 300.0) -> float:
+    """Until the services' CPU stays flat for `quiet_s` (read models caught up); returns how long it took."""
+    start = time.monotonic()
+    last = sum(_proc_cpu_s(pid) for pid in pids.values())
+    flat_since = time.monotonic()
+    while time.monotonic() - start < limit_s:
+        await asyncio.sleep(0.25)
+        now = sum(_proc_cpu_s(pid) for pid in pids.values())
+        if now - last > 0.02 * 0.25 * len(pids):  # more than 2 % of a core each: still working
+            flat_since = time.monotonic()
+        last = now
+        if time.monotonic() - flat_since >= quiet_s:
+            break
+    return time.monotonic() - start - quiet_s
+
+
+async def run_processes(args: argparse.Namespace) -> dict[str, Any]:
+    """Each service in its own process on PostgreSQL; CPU per call of each service, the sim and nats-server."""
+    total = int(args.rate * args.seconds)
+    with temp_dir("nebula-bench-e2e-") as tmp, nats_server(tmp / "nats") as nats, \
+            postgres_cluster() as pg, simulator() as (sim, sim_url):
+        ring_path_out = tmp / "ring-path.json"
+        env = {**os.environ, "NEBULA_NATS_URL": nats.url, "NEBULA_DATABASE_URL": pg.new_database(),
+               "NEBULA_ARI_URL": sim_url, "NEBULA_DATA_DIR": str(tmp / "data"), "NEBULA_HTTP_PORT": str(free_port()),
+               "NEBULA_JWT_SECRET": "bench" * 8, "NEBULA_LOG_LEVEL": "WARNING"}
+        async with service_processes(env, ring_path_out) as procs:
+            broker = new_broker(nats.url, "bench")
+            await broker.connect()
+            try:
+                async with httpx.AsyncClient(base_url=f"{sim_url}/sim/v1", timeout=10) as control:
+                    await set_up_tenant(ServiceClient(broker, timeout=60), control, args.agents)
+                    pids = {name: proc.pid for name, proc in procs.items()}
+                    await wait_until_idle(pids)
+                    watched = {**pids, "pbx-sim": sim.pid, "nats-server": nats.pid or 0}
+                    before = {name: _proc_cpu_s(pid) for name, pid in watched.items()}
+                    sent_s = await drive_calls(control, args.rate, total, args.talk)
+                    await wait_for_hangups(sim_url, args.talk + 120)
+                    catch_up_s = await wait_until_idle(pids)
+                    cpu = {name: _proc_cpu_s(pid) - before[name] for name, pid in watched.items()}
+            finally:
+                await broker.stop()
+            procs["telephony"].send_signal(signal.SIGTERM)
+            procs["telephony"].wait(60)
+            ring_path = json.loads(ring_path_out.read_text())
+        figures = await log_figures(nats.url, total)
+    per_call = {f"cpu_ms_per_call_{name}": round(seconds * 1000 / total, 1) for name, seconds in cpu.items()}
+    platform = sum(seconds for name, seconds in cpu.items() if name in SERVICES)
+    return {"layout": "processes", "calls": total, "rate_per_s": args.rate, "sent_in_s": round(sent_s, 2),
+            **ring_path_figures(ring_path), "platform_cpu_ms_per_call": round(platform * 1000 / total, 1),
+            **per_call, "idle_after_last_hangup_s": round(catch_up_s, 1), **figures}
 
 
 def main() -> None:
@@ -184,15 +300,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="how long calls keep coming")
     parser.add_argument("--agents", type=int, default=100)
     parser.add_argument("--talk", type=float, default=1.0, help="seconds each call talks")
+    parser.add_argument("--layout", choices=("processes", "one"), default="processes",
+                        help="a process per service (as deployed), or all in this one (as `nebula up`)")
     args = parser.parse_args()
     quiet_logs()
-    header("inbound end to end: StasisStart → originate")
-    figures = asyncio.run(run(args))
+    header(f"inbound end to end: StasisStart → originate ({args.layout})")
+    figures = run_event_loop(run_processes(args) if args.layout == "processes" else run_one_process(args))
     figures["machine"] = machine()
     report("inbound_e2e", figures)
 
 
 if __name__ == "__main__":
     main()
-
-

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from nebula_core.runtime import tune_garbage_collector
+from nebula_core.runtime import run_event_loop, tune_garbage_collector
 from nebula_core.settings import Settings
 from nebula_core.telemetry import get_logger, setup_logging, setup_tracing
 
@@ -107,7 +107,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     names = _resolve(args.service)
     setup_logging(settings.log_level, settings.log_format)
     setup_tracing(f"nebula-{args.service}", settings.otel_exporter)
-    asyncio.run(_serve(names, settings, settings.nats_url or DEFAULT_NATS))
+    run_event_loop(_serve(names, settings, settings.nats_url or DEFAULT_NATS))
 
 
 def _banner(settings: Settings, demo: bool) -> str:
@@ -141,7 +141,7 @@ def cmd_up(args: argparse.Namespace) -> None:
                             log_file=settings.data_dir / "nats-server.log")
         nats.start()
     try:
-        asyncio.run(_serve(list(SERVICES), settings, settings.nats_url or (nats.url if nats else DEFAULT_NATS),
+        run_event_loop(_serve(list(SERVICES), settings, settings.nats_url or (nats.url if nats else DEFAULT_NATS),
                            banner=_banner(settings, settings.demo)))
     finally:
         if nats:

@@ -57,6 +57,11 @@ class EmbeddedNats:
         """Client URL."""
         return f"nats://127.0.0.1:{self.port}"
 
+    @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs (benchmarks read its CPU time from /proc)."""
+        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
+
     def start(self, timeout: float = 10.0) -> None:
         """Start and wait until it accepts connections."""
         self.store_dir.mkdir(parents=True, exist_ok=True)

@@ -1,8 +1,9 @@
-"""The service runtime: a FastStream NATS app per service, with typed request/reply and a status reply.
+"""The service runtime: one NATS app per service, with typed request/reply and a status reply.
 
 Handlers are registered with `@app.command(name, Model)` / `@app.query(name, Model)`; the runtime
 parses the payload at the edge, answers a typed error for bad input, caches replies by command id
-(so a retried command is not executed twice), and carries trace context in NATS headers.
+(so a retried command is not executed twice), and carries trace context in NATS headers. Requests are
+served and sent with nats-py directly (decision 0017); FastStream's broker holds the connection.
 """
 
 from __future__ import annotations
@@ -13,19 +14,27 @@ import os
 import socket
 import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
-from faststream.nats import NatsBroker, NatsMessage
+import orjson
+from faststream.nats import NatsBroker
 from faststream.nats.opentelemetry import NatsTelemetryMiddleware
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeoutError
 from nebula_contracts.envelope import Command, ErrorBody, Reply
 from nebula_contracts.errors import NebulaError, Unavailable, error_from_code
 from nebula_contracts.status import ConnectionStatus, ServiceStatus
 from nebula_contracts.subjects import command_subject, query_subject, status_subject
+from opentelemetry import context as otel_context
+from opentelemetry import propagate
+from opentelemetry.trace import SpanKind
 from pydantic import BaseModel, ValidationError
 
-from nebula_core.telemetry import get_logger
+from nebula_core.telemetry import child_trace_headers, exporting, get_logger, tracer
 
 log = get_logger(__name__)
 
@@ -44,6 +53,21 @@ def tune_garbage_collector() -> None:
     """
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
+
+
+T = TypeVar("T")
+
+
+def run_event_loop(main: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run` on uvloop's event loop: how `nebula run` and `nebula up` run the services.
+
+    Every service is network-bound in Python: NATS messages, ARI requests and events, HTTP. libuv does the
+    socket work and the loop's bookkeeping in C; the inbound benchmark's platform CPU per call fell with it
+    (docs/benchmarks.md, section 5). The tests keep asyncio's own loop, so both loops run the code.
+    """
+    import uvloop
+
+    return uvloop.run(main)
 
 
 C = TypeVar("C", bound=Command)
@@ -117,9 +141,14 @@ class ServiceApp:
         self.checks: list[Callable[[], Awaitable[ConnectionStatus]]] = []
         self.started_at = datetime.now(UTC)
         self._replies: OrderedDict[uuid.UUID, bytes] = OrderedDict()
+        self._running: dict[uuid.UUID, asyncio.Future[bytes]] = {}  # commands being handled, by command id
         self._started = False
         self.after_start: list[Callable[[], Awaitable[None]]] = []
-        self.broker.subscriber(status_subject(name))(self._status_handler)
+        self.graceful_timeout = graceful_timeout
+        self.endpoints: list[Endpoint] = [Endpoint(status_subject(name), self._status_reply, queue=None,
+                                                   description="the service's status")]
+        self._subscriptions: list[Subscription] = []
+        self._handling: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------ registration
 
@@ -138,16 +167,11 @@ class ServiceApp:
     def _register(self, subject: str, model: type[C], cache: bool,
                   max_workers: int = 1) -> Callable[[Handler[C]], Handler[C]]:
         def decorator(handler: Handler[C]) -> Handler[C]:
-            async def endpoint(msg: NatsMessage) -> bytes:
-                return await self.dispatch(model, handler, msg.body, cache)
+            async def serve(body: bytes) -> bytes:
+                return await self.dispatch(model, handler, body, cache)
 
-            endpoint.__name__ = f"{self.name}_{handler.__name__}"
-            if max_workers > 1:
-                self.broker.subscriber(subject, queue=self.name, title=subject, description=handler.__doc__,
-                                       max_workers=max_workers)(endpoint)
-            else:
-                self.broker.subscriber(subject, queue=self.name, title=subject,
-                                       description=handler.__doc__)(endpoint)
+            self.endpoints.append(Endpoint(subject, serve, queue=self.name, max_workers=max_workers,
+                                           description=handler.__doc__ or ""))
             return handler
 
         return decorator
@@ -160,23 +184,40 @@ class ServiceApp:
             return Reply.failure(validation_error(exc)).model_dump_json().encode()
         except NebulaError as exc:
             return _failure(exc)
-        if cache and command.command_id in self._replies:
+        if not cache:
+            return (await self._handle(model, handler, command))[0]
+        if command.command_id in self._replies:
             return self._replies[command.command_id]
+        running = self._running.get(command.command_id)
+        if running is not None:  # a retry while the first is still handled (subjects with several workers)
+            return await asyncio.shield(running)
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._running[command.command_id] = future
         try:
-            reply = Reply.success(to_jsonable(await handler(command))).model_dump_json().encode()
+            reply, keep = await self._handle(model, handler, command)
+            if keep:
+                self._replies[command.command_id] = reply
+                while len(self._replies) > _REPLY_CACHE_SIZE:
+                    self._replies.popitem(last=False)
+            future.set_result(reply)
+            return reply
+        finally:
+            if not future.done():
+                future.cancel()
+            self._running.pop(command.command_id, None)
+
+    async def _handle(self, model: type[C], handler: Handler[C], command: C) -> tuple[bytes, bool]:
+        """The handler's outcome as a Reply, and whether a retry may get it again (not an internal error)."""
+        try:
+            return Reply.success(to_jsonable(await handler(command))).model_dump_json().encode(), True
         except NebulaError as exc:
-            reply = _failure(exc)
+            return _failure(exc), True
         except ValidationError as exc:
-            reply = Reply.failure(validation_error(exc)).model_dump_json().encode()
+            return Reply.failure(validation_error(exc)).model_dump_json().encode(), True
         except Exception as exc:
             log.exception("handler.failed", service=self.name, command=model.command_type)
             return Reply.failure(ErrorBody(code="internal", message=f"internal error: {type(exc).__name__}")
-                                 ).model_dump_json().encode()
-        if cache:
-            self._replies[command.command_id] = reply
-            while len(self._replies) > _REPLY_CACHE_SIZE:
-                self._replies.popitem(last=False)
-        return reply
+                                 ).model_dump_json().encode(), False
 
     # ------------------------------------------------------------ lifecycle
 
@@ -186,13 +227,15 @@ class ServiceApp:
 
     async def start(self) -> None:
         """Connect, start components, begin serving, then run after-start hooks."""
-        await self.broker.connect()
+        nc = await self.broker.connect()
         for component in self.components:
             await component.start()
         await self.broker.start()
+        for endpoint in self.endpoints:
+            self._subscriptions.append(await nc.subscribe(endpoint.subject, queue=endpoint.queue or "",
+                                                          cb=self._receiver(nc, endpoint)))
         # Make sure the server knows our subscriptions before anyone is told we are up.
-        if self.broker._connection is not None:
-            await self.broker._connection.flush()
+        await nc.flush()
         self._started = True
         for hook in self.after_start:
             await hook()
@@ -202,8 +245,7 @@ class ServiceApp:
         """Stop taking requests (in-flight handlers finish), stop components, then drain NATS."""
         if self._started:
             self._started = False
-            for subscriber in self.broker.subscribers:
-                await subscriber.stop()
+            await self._stop_serving()
             for component in reversed(self.components):
                 await component.stop()
         await self.broker.stop()
@@ -230,8 +272,90 @@ class ServiceApp:
                              started_at=self.started_at.isoformat(), connections=connections,
                              consumers=consumers)
 
-    async def _status_handler(self, msg: NatsMessage) -> bytes:
+    async def _status_reply(self, body: bytes) -> bytes:
         return Reply.success((await self.status()).model_dump(mode="json")).model_dump_json().encode()
+
+    # ------------------------------------------------------------ serving requests
+
+    def _receiver(self, nc: Any, endpoint: Endpoint) -> Callable[[Msg], Awaitable[None]]:
+        """The subscription's callback: nats-py runs it for one message at a time, in order.
+
+        With `max_workers` > 1 each message gets its own task (at most that many at once), started in arrival
+        order; otherwise the message is handled before the next is taken.
+        """
+        limit = asyncio.Semaphore(endpoint.max_workers)
+
+        async def answer(msg: Msg) -> None:
+            try:
+                reply = await _traced(msg, endpoint.serve)
+            except Exception as exc:  # dispatch never raises; the status reply might
+                log.exception("request.failed", service=self.name, subject=endpoint.subject)
+                reply = Reply.failure(ErrorBody(code="internal", message=f"internal error: {type(exc).__name__}")
+                                      ).model_dump_json().encode()
+            if msg.reply:
+                try:
+                    await nc.publish(msg.reply, reply)
+                except Exception as exc:  # the connection went away; the caller times out and may retry
+                    log.warning("reply.failed", service=self.name, subject=endpoint.subject, error=repr(exc))
+
+        async def one_at_a_time(msg: Msg) -> None:
+            await answer(msg)
+
+        async def concurrently(msg: Msg) -> None:
+            await limit.acquire()
+            task = asyncio.create_task(answer(msg))
+            self._handling.add(task)
+            task.add_done_callback(self._handling.discard)
+            task.add_done_callback(lambda _: limit.release())
+
+        return one_at_a_time if endpoint.max_workers <= 1 else concurrently
+
+    async def _stop_serving(self) -> None:
+        """Take no new request; let the ones being handled finish (bounded by the graceful timeout)."""
+        subscriptions, self._subscriptions = self._subscriptions, []
+        for subscription in subscriptions:
+            try:
+                await asyncio.wait_for(subscription.drain(), self.graceful_timeout)  # type: ignore[no-untyped-call]
+            except Exception as exc:  # NATS already gone: nothing more can arrive anyway
+                log.warning("service.drain_failed", service=self.name, subject=subscription.subject,
+                            error=repr(exc))
+        if self._handling:
+            _, late = await asyncio.wait(list(self._handling), timeout=self.graceful_timeout)
+            for task in late:
+                task.cancel()
+
+
+class Endpoint:
+    """A subject this service answers: its reply function, its queue group and how many at once."""
+
+    def __init__(self, subject: str, serve: Callable[[bytes], Awaitable[bytes]], *, queue: str | None,
+                 max_workers: int = 1, description: str = ""):
+        self.subject = subject
+        self.serve = serve
+        self.queue = queue
+        self.max_workers = max_workers
+        self.description = description
+
+
+_tracer = tracer("nebula.nats")
+
+
+async def _traced(msg: Msg, serve: Callable[[bytes], Awaitable[bytes]]) -> bytes:
+    """Serve a request inside the caller's trace: a CONSUMER span while spans are exported, else its context."""
+    headers = msg.headers
+    if exporting():
+        parent = propagate.extract(headers or {})
+        with _tracer.start_as_current_span(f"{msg.subject} process", context=parent, kind=SpanKind.CONSUMER,
+                                           attributes={"messaging.system": "nats",
+                                                       "messaging.destination.name": msg.subject}):
+            return await serve(msg.data)
+    if not headers or "traceparent" not in headers:
+        return await serve(msg.data)
+    token = otel_context.attach(propagate.extract(headers))
+    try:
+        return await serve(msg.data)
+    finally:
+        otel_context.detach(token)
 
 
 def _failure(exc: NebulaError) -> bytes:
@@ -247,15 +371,34 @@ class ServiceClient:
         self._timeout = timeout
 
     async def call(self, subject: str, message: Command | dict[str, Any], timeout: float | None = None) -> Any:
-        """Send and wait; raises the typed error the service answered, or Unavailable."""
-        body = message.model_dump_json() if isinstance(message, BaseModel) else message
+        """Send and wait; raises the typed error the service answered, or Unavailable.
+
+        Straight through nats-py's request (one shared reply subscription), with the trace context in the
+        headers: FastStream's request path cost about a millisecond of CPU more per call (docs/benchmarks.md,
+        section 5).
+        """
+        body = message.model_dump_json().encode() if isinstance(message, BaseModel) else orjson.dumps(message)
+        nc = self._broker._connection
+        if nc is None:
+            raise Unavailable(f"{subject} is not reachable: not connected to NATS")
+        wait = timeout or self._timeout
         try:
-            response = await self._broker.request(body, subject, timeout=timeout or self._timeout)
-        except TimeoutError as exc:
+            if exporting():
+                with _tracer.start_as_current_span(f"{subject} publish", kind=SpanKind.PRODUCER,
+                                                   attributes={"messaging.system": "nats",
+                                                               "messaging.destination.name": subject}):
+                    headers: dict[str, str] = {}
+                    propagate.inject(headers)
+                    response = await nc.request(subject, body, timeout=wait, headers=headers)
+            else:
+                response = await nc.request(subject, body, timeout=wait, headers=child_trace_headers())
+        except (TimeoutError, NatsTimeoutError) as exc:
             raise Unavailable(f"no answer from {subject}") from exc
-        except Exception as exc:  # no responders, connection closed
+        except NoRespondersError as exc:
             raise Unavailable(f"{subject} is not reachable: {type(exc).__name__}") from exc
-        reply = Reply.model_validate_json(response.body)
+        except Exception as exc:  # connection closed or draining
+            raise Unavailable(f"{subject} is not reachable: {type(exc).__name__}") from exc
+        reply = Reply.model_validate_json(response.data)
         if not reply.ok:
             error = reply.error or ErrorBody(code="internal", message="error without body")
             raise error_from_code(error.code, error.message, error.field, error.details)

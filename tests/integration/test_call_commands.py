@@ -216,8 +216,8 @@ async def test_a_waiting_caller_gets_music_and_a_prompt_whose_keys_reach_the_log
             r = await http.get(f"/api/v1/calls/{call_id}", headers=auth(admin))
         types = [e["type"] for e in r.json().get("events", [])] if r.status_code == 200 else []
         return types if "DigitsCollected" in types else None
-    assert (await wait_until(on_timeline, timeout=15, interval=0.2))[:3] == ["CallStarted", "CallAnswered",
-                                                                              "CallQueued"]
+    assert (await wait_until(on_timeline, timeout=15, interval=0.2))[:3] == ["CallStarted", "CallQueued",
+                                                                              "CallAnswered"]
     async with platform.sim() as sim:
         assert (await sim.post(f"/calls/{leg_id}/hangup", json={})).status_code == 200
     ended = (await f.until(lambda kinds: "CallEnded" in kinds))[-1]

@@ -100,6 +100,47 @@ async def test_batch_is_atomic_and_contiguous(store: EventStore) -> None:
     assert retried.duplicate and retried.positions == result.positions
 
 
+async def test_in_order_append_stores_each_after_the_one_before(store: EventStore) -> None:
+    t = tenant()
+    s = stream_of(t)
+    events = [created(t, f"o{i}") for i in range(3)]
+    result = await store.append(s, events, expected_version=0, atomic=False)
+    assert result.positions == sorted(result.positions) and len(set(result.positions)) == 3
+    assert not result.duplicate
+    read = await store.read(s)
+    assert [r.decode() for r in read.events] == events and read.version == result.version
+    with pytest.raises(ConcurrencyConflict):  # a stale version stores nothing, in order or not
+        await store.append(s, [created(t, "x"), created(t, "y")], expected_version=0, atomic=False)
+    assert len((await store.read(s)).events) == 3
+    retried = await store.append(s, events, expected_version=0, atomic=False)
+    assert retried.duplicate and retried.positions == result.positions
+
+
+async def test_in_order_append_retried_completes_a_stored_prefix(store: EventStore) -> None:
+    """A crash between two in-order publishes leaves the first stored; the same append retried adds the rest."""
+    t = tenant()
+    s = stream_of(t)
+    events = [created(t, f"p{i}") for i in range(3)]
+    half = await store.append(s, events[:1], expected_version=0)
+    done = await store.append(s, events, expected_version=0, atomic=False)
+    assert done.positions[0] == half.version and done.version > half.version
+    read = await store.read(s)
+    assert [r.decode() for r in read.events] == events
+    assert [r.position for r in read.events] == done.positions
+
+
+async def test_in_order_append_refuses_a_prefix_something_else_followed(store: EventStore) -> None:
+    t = tenant()
+    s = stream_of(t)
+    events = [created(t, f"r{i}") for i in range(2)]
+    half = await store.append(s, events[:1], expected_version=0)
+    other = created(t, "someone-else")
+    await store.append(s, [other], expected_version=half.version)
+    with pytest.raises(ConcurrencyConflict):
+        await store.append(s, events, expected_version=0, atomic=False)
+    assert [r.decode() for r in (await store.read(s)).events] == [events[0], other]
+
+
 async def test_concurrent_writers_one_wins(store: EventStore) -> None:
     t = tenant()
     s = stream_of(t)

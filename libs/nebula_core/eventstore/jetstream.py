@@ -94,26 +94,29 @@ class JetStreamEventStore:
         self._timeout = timeout
         self._acks = _AckInbox(nc)
 
-    async def append(self, stream: str, events: Sequence[Event], expected_version: int | None) -> AppendResult:
+    async def append(self, stream: str, events: Sequence[Event], expected_version: int | None, *,
+                     atomic: bool = True) -> AppendResult:
         """Append `events` to `stream`; raises ConcurrencyConflict when the stream moved on."""
         _check_stream(stream)
         if not events:
             raise ValueError("nothing to append")
         if not exporting():  # a span nobody records: propagate the trace context without building one
-            return await self._append(stream, events, expected_version, child_trace_headers())
+            return await self._append(stream, events, expected_version, child_trace_headers(), atomic)
         with _tracer.start_as_current_span(
             "eventstore.append", kind=SpanKind.PRODUCER,
             attributes={"messaging.destination.name": stream, "nebula.events": len(events)},
         ):
             carrier: dict[str, str] = {}
             propagate.inject(carrier)
-            return await self._append(stream, events, expected_version, carrier)
+            return await self._append(stream, events, expected_version, carrier, atomic)
 
     async def _append(self, stream: str, events: Sequence[Event], expected_version: int | None,
-                      carrier: dict[str, str]) -> AppendResult:
+                      carrier: dict[str, str], atomic: bool) -> AppendResult:
         try:
             if len(events) == 1:
                 return await self._append_one(stream, events[0], expected_version, carrier)
+            if not atomic:
+                return await self._append_in_order(stream, events, expected_version, carrier)
             return await self._append_batch(stream, events, expected_version, carrier)
         except ConcurrencyConflict:
             existing = await self._already_stored(stream, events)
@@ -136,6 +139,44 @@ class JetStreamEventStore:
                 raise ConcurrencyConflict(stream, expected or 0, _actual(error.get("description")))
             raise APIError.from_error(error)
         return AppendResult([int(ack["seq"])], duplicate=bool(ack.get("duplicate")))
+
+    async def _append_in_order(self, stream: str, events: Sequence[Event], expected: int | None,
+                               carrier: dict[str, str]) -> AppendResult:
+        """One publish per event, each expecting the position of the one before (decision 0016).
+
+        nats-server stages an atomic batch of a file-backed stream in a temporary file store of its own
+        (directories, metadata written with O_SYNC, fsyncs, then removal): 4-6 ms per batch against about
+        0.7 ms per single append. When the first event meets a conflict, a prefix of `events` already at the
+        stream's end (an earlier try that stopped half-way) is taken as stored and the rest follows it.
+        """
+        positions: list[int] = []
+        duplicate = True
+        try:
+            first = await self._append_one(stream, events[0], expected, carrier)
+            positions.append(first.version)
+            duplicate = first.duplicate
+        except ConcurrencyConflict:
+            positions = await self._stored_prefix(stream, events)
+            if not positions:
+                raise
+        for event in events[len(positions):]:
+            result = await self._append_one(stream, event, positions[-1], carrier)
+            positions.append(result.version)
+            duplicate = duplicate and result.duplicate
+        return AppendResult(positions, duplicate=duplicate)
+
+    async def _stored_prefix(self, stream: str, events: Sequence[Event]) -> list[int]:
+        """Positions of the longest prefix of `events` that ends `stream` (or all of them, stored anywhere)."""
+        records = (await self.read(stream)).events
+        ids = [_event_id(record) for record in records]
+        wanted = [str(e.event_id) for e in events]
+        if wanted[0] not in ids:
+            return []
+        start = ids.index(wanted[0])
+        stored = ids[start:start + len(wanted)]
+        if stored == wanted or (stored == wanted[:len(stored)] and start + len(stored) == len(ids)):
+            return [record.position for record in records[start:start + len(stored)]]
+        return []
 
     async def _append_batch(self, stream: str, events: Sequence[Event], expected: int | None,
                             carrier: dict[str, str]) -> AppendResult:
@@ -170,12 +211,7 @@ class JetStreamEventStore:
     async def _already_stored(self, stream: str, events: Sequence[Event]) -> list[int] | None:
         """Positions of `events` if every one is already in `stream` (a retried command)."""
         stored = await self.read(stream)
-        by_id: dict[str, int] = {}
-        for record in stored.events:
-            try:
-                by_id[str(json.loads(record.data)["event_id"])] = record.position
-            except (ValueError, KeyError):
-                continue
+        by_id = {_event_id(record): record.position for record in stored.events}
         positions = [by_id.get(str(e.event_id)) for e in events]
         if all(p is not None for p in positions):
             return [p for p in positions if p is not None]
@@ -265,6 +301,14 @@ class JetStreamEventStore:
 def _check_stream(stream: str) -> None:
     """Validate an aggregate's subject once (raises InvalidInput, which is not cached); appends repeat them."""
     parse_event_subject(stream)
+
+
+def _event_id(record: RecordedEvent) -> str:
+    """The event id inside a stored body ("" for a body that is not an event's)."""
+    try:
+        return str(json.loads(record.data)["event_id"])
+    except (ValueError, KeyError, TypeError):
+        return ""
 
 
 def covering_filter(subjects: Sequence[str]) -> str:

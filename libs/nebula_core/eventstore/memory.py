@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 
@@ -28,20 +29,29 @@ class InMemoryEventStore:
         self._by_event_id: dict[uuid.UUID, int] = {}
         self._changed = asyncio.Condition()
 
-    async def append(self, stream: str, events: Sequence[Event], expected_version: int | None) -> AppendResult:
-        """Append atomically with the optimistic check, like JetStream's expected-last-subject-sequence."""
+    async def append(self, stream: str, events: Sequence[Event], expected_version: int | None, *,
+                     atomic: bool = True) -> AppendResult:
+        """Append with the optimistic check, like JetStream's expected-last-subject-sequence.
+
+        Both ways store everything at once here; `atomic=False` also completes a prefix of `events` that an
+        earlier in-order append left at the stream's end, as the JetStream store does (decision 0016).
+        """
         parse_event_subject(stream)
         if not events:
             raise ValueError("nothing to append")
         known = [self._by_event_id.get(e.event_id) for e in events]
         current = self._last_by_stream.get(stream, 0)
+        done: list[int] = []
         if expected_version is not None and current != expected_version:
             if all(p is not None for p in known):
                 return AppendResult([p for p in known if p is not None], duplicate=True)
-            raise ConcurrencyConflict(stream, expected_version, current)
+            done = [] if atomic else self._prefix_at_end(stream, known)
+            if not done:
+                raise ConcurrencyConflict(stream, expected_version, current)
+            events = events[len(done):]
         if expected_version is None and all(p is not None for p in known):
             return AppendResult([p for p in known if p is not None], duplicate=True)
-        positions = []
+        positions = list(done)
         async with self._changed:
             for event in events:
                 data, headers = encode_event(event)
@@ -52,6 +62,12 @@ class InMemoryEventStore:
             self._last_by_stream[stream] = positions[-1]
             self._changed.notify_all()
         return AppendResult(positions)
+
+    def _prefix_at_end(self, stream: str, known: list[int | None]) -> list[int]:
+        """Positions of the stored leading events when they are the stream's last ones ([] otherwise)."""
+        prefix = [p for p in itertools.takewhile(lambda p: p is not None, known) if p is not None]
+        mine = [r.position for r in self._records if r.stream == stream]
+        return prefix if prefix and mine[-len(prefix):] == prefix else []
 
     async def read(self, stream: str) -> StreamRead:
         """All events of one stream."""

@@ -110,8 +110,15 @@ def subject_matcher(patterns: tuple[str, ...]) -> Callable[[str], bool]:
 class EventStore(Protocol):
     """What services need from an event store."""
 
-    async def append(self, stream: str, events: Sequence[Event], expected_version: int | None) -> AppendResult:
-        """Append atomically; `expected_version` None = any, 0 = new stream; idempotent by event id."""
+    async def append(self, stream: str, events: Sequence[Event], expected_version: int | None, *,
+                     atomic: bool = True) -> AppendResult:
+        """Append; `expected_version` None = any, 0 = new stream; idempotent by event id.
+
+        `atomic` (the default): all of `events` or none. `atomic=False`: *in order*, each event stored after the
+        one before and checked against its position, so nothing else can land between them; a crash may leave a
+        prefix stored, and the same append retried completes it (decision 0016). For decisions whose every prefix
+        is a state the service recovers from, on paths where the latency of an atomic batch matters.
+        """
         ...
 
     async def read(self, stream: str) -> StreamRead:

@@ -374,6 +374,7 @@ class CallState:
     prompts: int = 0
     legs: dict[str, AgentLeg] = field(default_factory=dict)
     ivr: IvrSession | None = None
+    ivr_prompt: str | None = None  # the menu's sound, played once the caller is answered
     ivr_waiting: uuid.UUID | None = None  # an IVR entered and not finished (to resume after a restart)
     hangup_by: c.Party | None = None
     version: int = 0
@@ -521,26 +522,32 @@ class CallState:
     # -------------------------------------------------------- decisions
 
     def decide_inbound_start(self, queue_id: uuid.UUID | None, ivr: IvrSession | None, prompt: str | None,
-                             caller_name: str) -> Decision:
-        """A customer called one of our DIDs: record it, answer, then IVR or queue with music."""
+                             caller_name: str, priority: int = 0) -> Decision:
+        """A customer called one of our DIDs: record it, queued at once when it goes to a queue.
+
+        The adapter answers next (`Answer`, without holding the call's other work) and then decides
+        `decide_after_answer`: a call for a queue is queued as it arrives, so the router picks an agent and the
+        agent's phone rings while Asterisk answers and the music starts (the ring path, decision 0016); an IVR
+        needs the answer first.
+        """
         d = Decision([self._event(c.CallStarted, direction="inbound", caller=self.caller, caller_name=caller_name,
                                   did=self.did, channel_id=self.customer_channel)])
-        d.actions.append(Answer(self.customer_channel))
         if ivr is not None and prompt is not None:
             self.ivr = ivr
-            d.actions.append(Play(self.customer_channel, prompt, ivr.playback_id))
-        else:
-            d.actions.append(StartMoh(self.customer_channel))
+            self.ivr_prompt = prompt
+        elif queue_id is not None:
+            d.events.append(self._event(c.CallQueued, queue_id=queue_id, priority=priority,
+                                        caller=self.caller, did=self.did))
         return d
 
-    def decide_after_answer(self, priority: int = 0) -> Decision:
-        """The customer's channel is answered: the call enters the IVR or its queue."""
+    def decide_after_answer(self) -> Decision:
+        """The customer's channel is answered: the IVR's menu plays (`IvrEntered`), or the queue's music."""
         d = Decision([self._event(c.CallAnswered)])
-        if self.ivr is not None:
+        if self.ivr is not None and self.ivr_prompt is not None:
             d.events.append(self._event(c.IvrEntered, ivr_id=self.ivr.ivr_id))
-        elif self.queue_id is not None:
-            d.events.append(self._event(c.CallQueued, queue_id=self.queue_id, priority=priority,
-                                        caller=self.caller, did=self.did))
+            d.actions.append(Play(self.customer_channel, self.ivr_prompt, self.ivr.playback_id))
+        else:
+            d.actions.append(StartMoh(self.customer_channel))
         return d
 
     def decide_reject(self, reason: str, caller_name: str, code: c.RejectCode = "no_route",

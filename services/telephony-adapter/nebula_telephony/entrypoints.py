@@ -17,23 +17,30 @@ from nebula_telephony.provisioning import EndpointProvisioner
 log = get_logger(__name__)
 
 
+# Requests of one subject handled at once. Each call's commands run one after another on the call's own
+# worker (`CallWorkers`), in the order they arrive; across calls nothing needs waiting: with one at a time,
+# every ring of every call queued behind the previous one's originate and append (the ring path).
+CALL_COMMAND_WORKERS = 64
+
+
 def register(app: ServiceApp, h: TelephonyHandlers) -> None:
     """Bind the telephony commands to their subjects."""
-    app.command("ring_agent", c.RingAgent)(h.ring_agent)
-    app.command("start_outbound_call", c.StartOutboundCall)(h.start_outbound_call)
-    app.command("cancel_ringing", c.CancelRinging)(h.cancel_ringing)
-    app.command("hold", c.HoldCall)(h.hold)
-    app.command("resume", c.ResumeCall)(h.resume)
-    app.command("mute", c.MuteCall)(h.mute)
-    app.command("unmute", c.UnmuteCall)(h.unmute)
-    app.command("hangup", c.HangupCall)(h.hangup)
-    app.command("answer", c.AnswerCall)(h.answer)
-    app.command("start_moh", c.StartMusicOnHold)(h.start_moh)
-    app.command("stop_moh", c.StopMusicOnHold)(h.stop_moh)
-    app.command("connect", c.ConnectCall)(h.connect)
-    app.command("start_recording", c.StartRecording)(h.start_recording)
-    app.command("stop_recording", c.StopRecording)(h.stop_recording)
-    app.command("play_prompt", c.PlayPrompt)(h.play_prompt)
+    w = CALL_COMMAND_WORKERS
+    app.command("ring_agent", c.RingAgent, max_workers=w)(h.ring_agent)
+    app.command("start_outbound_call", c.StartOutboundCall, max_workers=w)(h.start_outbound_call)
+    app.command("cancel_ringing", c.CancelRinging, max_workers=w)(h.cancel_ringing)
+    app.command("hold", c.HoldCall, max_workers=w)(h.hold)
+    app.command("resume", c.ResumeCall, max_workers=w)(h.resume)
+    app.command("mute", c.MuteCall, max_workers=w)(h.mute)
+    app.command("unmute", c.UnmuteCall, max_workers=w)(h.unmute)
+    app.command("hangup", c.HangupCall, max_workers=w)(h.hangup)
+    app.command("answer", c.AnswerCall, max_workers=w)(h.answer)
+    app.command("start_moh", c.StartMusicOnHold, max_workers=w)(h.start_moh)
+    app.command("stop_moh", c.StopMusicOnHold, max_workers=w)(h.stop_moh)
+    app.command("connect", c.ConnectCall, max_workers=w)(h.connect)
+    app.command("start_recording", c.StartRecording, max_workers=w)(h.start_recording)
+    app.command("stop_recording", c.StopRecording, max_workers=w)(h.stop_recording)
+    app.command("play_prompt", c.PlayPrompt, max_workers=w)(h.play_prompt)
 
 
 class AriListener:
@@ -70,8 +77,7 @@ class AriListener:
         """Stop listening, let queued call work finish, close the HTTP pool."""
         if self._task:
             await cancel_until_done(self._task)
-        await self._h.workers.drain()
-        await self._h.flush_notices()
+        await self._h.drain()
         await self._h.ari.close()
 
     async def status(self) -> ConnectionStatus:

@@ -117,10 +117,14 @@ class CallWorkers:
             self._tasks.pop(call_id, None)
             task.cancel()
 
-    async def drain(self) -> None:
-        """Wait until every queued job has run (shutdown), then stop the workers."""
+    async def join(self) -> None:
+        """Wait until every queued job has run."""
         for queue in list(self._queues.values()):
             await queue.join()
+
+    async def drain(self) -> None:
+        """Wait until every queued job has run (shutdown), then stop the workers."""
+        await self.join()
         for task in self._tasks.values():
             task.cancel()
         for task in list(self._tasks.values()):
@@ -154,6 +158,7 @@ class TelephonyHandlers:
         self._prompt_timers: dict[uuid.UUID, tuple[tuple[str, int], asyncio.TimerHandle]] = {}
         self._shown: dict[uuid.UUID, dict[uuid.UUID, dict[str, Any]]] = {}  # call -> agent -> last notice sent
         self._sending: set[asyncio.Task[None]] = set()
+        self._answering: set[asyncio.Task[None]] = set()  # inbound answers in flight (`_answer_aside`)
         self.ari_connected = asyncio.Event()
 
     # ------------------------------------------------------------ recording and acting
@@ -161,12 +166,16 @@ class TelephonyHandlers:
     async def _execute(self, call: CallState, decision: Decision) -> None:
         if decision.events:
             stream = event_subject(call.tenant_id, c.AGGREGATE_CALL, str(call.call_id))
+            # In order rather than atomically (decision 0016): every prefix of a call decision is a call that
+            # recovery settles (rebuild + reconcile), and the ring path waits for these appends.
             try:
-                result = await self.store.append(stream, decision.events, expected_version=call.version)
+                result = await self.store.append(stream, decision.events, expected_version=call.version,
+                                                 atomic=False)
             except ConcurrencyConflict:
                 # Only this adapter writes call streams; a conflict means a retried append landed.
                 read = await self.store.read(stream)
-                result = await self.store.append(stream, decision.events, expected_version=read.version)
+                result = await self.store.append(stream, decision.events, expected_version=read.version,
+                                                 atomic=False)
             call.version = result.version
             for event in decision.events:
                 call.apply(event)
@@ -249,6 +258,22 @@ class TelephonyHandlers:
         """Wait for the notices still being sent (shutdown, tests)."""
         while self._sending:
             await asyncio.gather(*list(self._sending), return_exceptions=True)
+
+    async def settle(self) -> None:
+        """Wait until no answer is in flight, every call's queued work has run and the notices are sent."""
+        while True:  # a job may start an answer, and an answer queues a job
+            while self._answering:
+                await asyncio.gather(*list(self._answering), return_exceptions=True)
+            await self.workers.join()
+            if not self._answering:
+                break
+        await self.flush_notices()
+
+    async def drain(self) -> None:
+        """Shutdown: let what is under way finish (`settle`), then stop the calls' workers."""
+        await self.settle()
+        await self.workers.drain()
+        await self.flush_notices()
 
     def _track(self, call: CallState) -> None:
         """Know the call and every channel of it, so the events of each find it."""
@@ -383,9 +408,28 @@ class TelephonyHandlers:
             await self._execute(call, call.decide_inbound_start(call.queue_id, ivr_session, prompt,
                                                                 channel.caller.name))
             if not call.ended:
-                await self._execute(call, call.decide_after_answer())
+                self._answer_aside(call)
 
         self.workers.submit(call_id, start)
+
+    def _answer_aside(self, call: CallState) -> None:
+        """Answer the customer without holding the call's worker, then queue the step after the answer on it.
+
+        The call is queued already: the router's ring for it runs on the worker while Asterisk answers, instead
+        of waiting for the answer, its record and the music (the ring path, decision 0016).
+        """
+        async def answer() -> None:
+            await self._act(call, domain.Answer(call.customer_channel))
+
+            async def after() -> None:
+                if not call.ended:
+                    await self._execute(call, call.decide_after_answer())
+
+            self.workers.submit(call.call_id, after)
+
+        task = asyncio.create_task(answer(), name=f"answer:{call.call_id}")
+        self._answering.add(task)
+        task.add_done_callback(self._answering.discard)
 
     # ------------------------------------------------------------ outbound
 

@@ -142,9 +142,7 @@ class Replay:
     async def idle(self) -> None:
         for _ in range(50):
             await asyncio.sleep(0)
-        for queue in list(self.handlers.workers._queues.values()):
-            await queue.join()
-        await self.handlers.flush_notices()
+        await self.handlers.settle()
 
     def call(self) -> Any:
         """The call being replayed: the latest one the adapter started that is still open."""

@@ -110,7 +110,7 @@ async def rig() -> AsyncIterator[Rig]:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
-    await handlers.workers.drain()
+    await handlers.drain()
     await ari.close()
     await sim.stop()
 
@@ -134,7 +134,7 @@ async def test_answer_and_music_on_a_waiting_caller(rig: Rig) -> None:
     assert (await rig.leg(leg))["moh"] is None
     assert (await h.start_moh(c.StartMusicOnHold(tenant_id=TENANT, call_id=call_id)))["moh"] == "default"
     assert (await rig.leg(leg))["hearing"] == "moh:default"
-    assert kinds(await rig.events(call_id)) == ["CallStarted", "CallAnswered", "CallQueued"], \
+    assert kinds(await rig.events(call_id)) == ["CallStarted", "CallQueued", "CallAnswered"], \
         "answered once (on arrival); music has no event in ARI nor in our log"
 
 
@@ -204,7 +204,7 @@ async def test_connect_and_recording_commands_on_a_connected_call(rig: Rig) -> N
     await rig.wait_for(call_id, lambda kinds: kinds.count("RecordingStarted") == 2)
     await h.stop_recording(c.StopRecording(tenant_id=TENANT, call_id=call_id, actor=SUPERVISOR))
     events = await rig.wait_for(call_id, lambda kinds: kinds.count("RecordingFinished") == 2)
-    assert kinds(events) == ["CallStarted", "CallAnswered", "CallQueued", "AgentLegRinging", "AgentLegAnswered",
+    assert kinds(events) == ["CallStarted", "CallQueued", "CallAnswered", "AgentLegRinging", "AgentLegAnswered",
                              "CallConnected", "RecordingStarted", "RecordingFinished", "RecordingStarted",
                              "RecordingFinished"], "each recording's events came twice from ARI, recorded once"
     assert [e.recording for e in events if isinstance(e, c.RecordingFinished)] == [first, f"rec-{call_id.hex}-2"]

@@ -45,7 +45,7 @@ class CommandReplay(Replay):
 async def test_prompts_on_the_real_dtmf_trace_a_missing_sound_then_keys_then_a_plain_prompt() -> None:
     replay = CommandReplay("dtmf_ivr")
     events = await replay.run()
-    assert [e.type for e in events] == ["CallStarted", "CallAnswered", "CallQueued", "DigitsCollected",
+    assert [e.type for e in events] == ["CallStarted", "CallQueued", "CallAnswered", "DigitsCollected",
                                         "DigitsCollected", "CallEnded"]
     call_id = events[0].call_id
     failed, keyed = events[3], events[4]
@@ -68,7 +68,7 @@ async def test_stopping_the_recording_on_the_real_hold_mute_record_trace() -> No
     replay = CommandReplay("hold_mute_record")
     events = await replay.run()
     call_id = events[0].call_id
-    assert [e.type for e in events] == ["CallStarted", "CallAnswered", "CallQueued", "AgentLegRinging",
+    assert [e.type for e in events] == ["CallStarted", "CallQueued", "CallAnswered", "AgentLegRinging",
                                         "AgentLegAnswered", "CallConnected", "RecordingStarted", "CallHeld",
                                         "CallResumed", "CallMuted", "CallUnmuted", "CallHeld", "CallResumed",
                                         "RecordingFinished", "CallEnded"]
