@@ -4,6 +4,7 @@ leaving exactly the tables that event-by-event application leaves."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -124,6 +125,27 @@ async def test_whole_batches_go_through_apply_batch_with_the_checkpoint(engine: 
     assert projection.batch_sizes == [20, 20, 10] and projection.single_applies == 0
     assert await names_applied(engine) == {f"q{i}": 1 for i in range(50)}
     assert await r.load_checkpoint() == positions[-1] and r.batch_fallbacks == 0
+
+
+async def test_live_events_that_arrive_within_the_linger_share_one_transaction(engine: AsyncEngine) -> None:
+    store = InMemoryEventStore()
+    projection = BatchedQueueNames()
+    r = ProjectionRunner(service="test", projection=projection, store=store, engine=engine,
+                         checkpoints=checkpoints, dead_letters=InMemoryDeadLetters(), linger_s=0.5)
+    await r.start()
+    assert await r.wait_caught_up()
+    positions = []
+    for name in ("live-a", "live-b", "live-c"):  # one by one, as a call's events arrive
+        positions += await append_queues(store, "acme", [name])
+        await asyncio.sleep(0.01)
+    assert await r.wait_for(positions[-1])
+    later = await append_queues(store, "acme", ["live-d"])  # after the linger: a transaction of its own
+    assert await r.wait_for(later[-1])
+    await r.stop()
+    assert projection.batch_sizes == [3, 1] and projection.single_applies == 0
+    applied = await names_applied(engine)
+    assert all(applied[n] == 1 for n in ("live-a", "live-b", "live-c", "live-d"))
+    assert await r.load_checkpoint() == later[-1]
 
 
 async def test_a_failed_batch_falls_back_to_apply_and_isolates_the_poison(engine: AsyncEngine) -> None:

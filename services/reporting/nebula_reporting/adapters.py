@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from nebula_contracts import calls as c
 from nebula_contracts import directory as d
 from nebula_contracts.envelope import Event
-from nebula_core.db import checkpoint_table
+from nebula_core.db import checkpoint_table, insert_rows, update_rows
 from nebula_core.eventstore.port import RecordedEvent
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -53,6 +53,8 @@ inbound_calls = sa.Table(
 _INBOUND_ROW = sa.select(inbound_calls).where(inbound_calls.c.call_id == sa.bindparam("row_call_id"))
 _INBOUND_INSERT = inbound_calls.insert()
 _INBOUND_UPDATE = inbound_calls.update().where(inbound_calls.c.call_id == sa.bindparam("row_call_id"))
+_INBOUND_ROWS = sa.select(inbound_calls).where(inbound_calls.c.call_id.in_(sa.bindparam("row_call_ids",
+                                                                                         expanding=True)))
 queue_names = sa.Table(
     "reporting_queues", metadata,
     sa.Column("queue_id", sa.String(36), primary_key=True),
@@ -157,6 +159,38 @@ class ReportingProjection:
             await conn.execute(_INBOUND_INSERT, columns)
         else:
             await conn.execute(_INBOUND_UPDATE, {"row_call_id": str(call_id), **columns})
+
+
+    async def apply_batch(self, conn: AsyncConnection, records: Sequence[RecordedEvent]) -> None:
+        """The batch's calls read in one statement, each call's events folded in memory, written set-based.
+
+        The same fold as `apply` (`domain.evolve` from the stored row), so the rows are the ones `apply` leaves
+        event by event; a call costs a few statements per batch instead of two per event. Under load the
+        runner's batches grow by themselves (it takes what has arrived), and so does the saving.
+        """
+        events: list[tuple[str, Event]] = []  # (call id, event)
+        for record in records:
+            if record.event_type not in self.event_types:
+                continue
+            event = record.decode()
+            call_id = getattr(event, "call_id", None)
+            if call_id is None:
+                await self.apply(conn, event, record)  # queue and agent names: rare, one by one
+                continue
+            events.append((str(call_id), event))
+        if not events:
+            return
+        ids = list(dict.fromkeys(key for key, _ in events))
+        found = await conn.execute(_INBOUND_ROWS, {"row_call_ids": ids})
+        stored = {r["call_id"]: row_from_db(r) for r in found.mappings()}
+        rows: dict[str, domain.InboundRow] = dict(stored)
+        for key, event in events:
+            after = domain.evolve(rows.get(key), event)
+            if after is not None:
+                rows[key] = after
+        await insert_rows(conn, inbound_calls, [row.as_columns() for key, row in rows.items() if key not in stored])
+        await update_rows(conn, inbound_calls, "call_id",
+                          [row.as_columns() for key, row in rows.items() if key in stored and row != stored[key]])
 
 
 async def _upsert(conn: AsyncConnection, table: sa.Table, key: str, ident: str, **values: Any) -> None:

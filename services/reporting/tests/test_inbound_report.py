@@ -9,15 +9,24 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+import sqlalchemy as sa
 from nebula_contracts import calls as c
 from nebula_contracts import directory as d
 from nebula_contracts.envelope import Event
 from nebula_core.db import create_engine, migrate
 from nebula_core.deadletter import InMemoryDeadLetters
 from nebula_core.eventstore.memory import InMemoryEventStore
+from nebula_core.eventstore.port import RecordedEvent, encode_event
 from nebula_core.projections import ProjectionRunner
 from nebula_reporting import domain
-from nebula_reporting.adapters import ReportingProjection, ReportQueries, checkpoints
+from nebula_reporting.adapters import (
+    ReportingProjection,
+    ReportQueries,
+    agent_names,
+    checkpoints,
+    inbound_calls,
+    queue_names,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 T0 = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
@@ -144,3 +153,63 @@ async def test_report_rows_filters_and_isolation(engine: AsyncEngine) -> None:
     theirs = await q.inbound_calls("other", start=None, end=None, number=None, queue=None, agent=None, result=None,
                                    page=1, page_size=50)
     assert [i["call_id"] for i in theirs["items"]] == [str(other)]
+
+
+def mixed_events() -> list[tuple[str, Event]]:
+    """Names, three answered calls and an abandoned one interleaved, an outbound call, a late event: (stream, event)."""
+    out: list[tuple[str, Event]] = [
+        (f"evt.{TENANT}.queue.{QUEUE}", d.QueueCreated(tenant_id=TENANT, queue_id=QUEUE,
+                                                       config=d.QueueConfig(name="sales"))),
+        (f"evt.{TENANT}.user.{AGENT_B}", d.UserCreated(tenant_id=TENANT, user_id=AGENT_B, username="ayse",
+                                                      display_name="Ayşe", role="agent", password_hash="x")),
+    ]
+    calls = [answered_call(uuid.uuid4(), start=i * 3) for i in range(3)]
+    lost = uuid.uuid4()
+    base = {"tenant_id": TENANT, "call_id": lost}
+    calls.append([
+        c.CallStarted(**base, direction="inbound", caller="+905321112299", did="+908501234567", channel_id="l",
+                      occurred_at=at(1)),
+        c.CallQueued(**base, queue_id=QUEUE, occurred_at=at(1.01)),
+        c.CallAnswered(**base, occurred_at=at(1.05)),
+        c.CallEnded(**base, hangup_by="customer", q850=0, result="abandoned", occurred_at=at(9)),
+    ])
+    outbound = uuid.uuid4()
+    calls.append([c.CallStarted(tenant_id=TENANT, call_id=outbound, direction="outbound", caller="1001",
+                                channel_id="o", occurred_at=at(2))])
+    while any(calls):  # round robin: a batch holds events of several calls, each call's in order
+        for events in calls:
+            if events:
+                event = events.pop(0)
+                out.append((f"evt.{TENANT}.call.{event.call_id}", event))  # type: ignore[attr-defined]
+    out.insert(8, (f"evt.{TENANT}.user.{AGENT_B}", d.UserUpdated(tenant_id=TENANT, user_id=AGENT_B,
+                                                                display_name="Ayşe Y.", role="agent")))
+    return out
+
+
+async def report_tables(engine: AsyncEngine) -> dict[str, list[tuple[object, ...]]]:
+    async with engine.connect() as conn:
+        return {t.name: [tuple(r) for r in await conn.execute(sa.select(t).order_by(*t.primary_key.columns))]
+                for t in (inbound_calls, queue_names, agent_names)}
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_batches_leave_the_same_report_as_event_by_event(engine: AsyncEngine) -> None:
+    projection = ReportingProjection()
+    records = []
+    for position, (stream, event) in enumerate(mixed_events(), start=1):
+        data, headers = encode_event(event)
+        records.append(RecordedEvent(position, stream, event.type, event.version, data, headers))
+    async with engine.begin() as conn:
+        await projection.reset(conn)
+        for record in records:
+            if record.event_type in projection.event_types:
+                await projection.apply(conn, record.decode(), record)
+    expected = await report_tables(engine)
+    assert len(expected["reporting_inbound_calls"]) == 4, "three answered, one abandoned; the outbound one is not"
+    for size in (1, 2, 5, 13, len(records)):
+        async with engine.begin() as conn:
+            await projection.reset(conn)
+        for start in range(0, len(records), size):
+            async with engine.begin() as conn:
+                await projection.apply_batch(conn, records[start:start + size])
+        assert await report_tables(engine) == expected, f"batches of {size}"
