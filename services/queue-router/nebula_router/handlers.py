@@ -225,11 +225,17 @@ class RouterHandlers:
             decisions = domain.next_decisions(floor, self.clock())
             if not decisions:
                 break
-            done = 0
-            for decision in decisions:
-                if not domain.still_valid(floor, decision, self.clock()) or not await self._execute(floor, decision):
-                    break
-                done += 1
+            # A round's decisions are about distinct agents (and its offers about distinct calls), so they are
+            # stored side by side: one append's wait per round instead of one per decision, which under load
+            # (tens of calls a second on one tenant) was what held waiting calls back.
+            now = self.clock()
+            valid = [decision for decision in decisions if domain.still_valid(floor, decision, now)]
+            outcomes = await asyncio.gather(*(self._execute(floor, decision) for decision in valid),
+                                            return_exceptions=True)
+            failures = [o for o in outcomes if isinstance(o, BaseException)]
+            if failures:
+                raise failures[0]
+            done = sum(1 for o in outcomes if o is True)
             stalls = 0 if done else stalls + 1
             if stalls >= 3:  # the store keeps refusing: do not spin, look again shortly
                 log.error("router.stalled", tenant=tenant_id, why=decisions[0].why)
