@@ -298,9 +298,6 @@ class ServiceApp:
                 except Exception as exc:  # the connection went away; the caller times out and may retry
                     log.warning("reply.failed", service=self.name, subject=endpoint.subject, error=repr(exc))
 
-        async def one_at_a_time(msg: Msg) -> None:
-            await answer(msg)
-
         async def concurrently(msg: Msg) -> None:
             await limit.acquire()
             task = asyncio.create_task(answer(msg))
@@ -308,7 +305,7 @@ class ServiceApp:
             task.add_done_callback(self._handling.discard)
             task.add_done_callback(lambda _: limit.release())
 
-        return one_at_a_time if endpoint.max_workers <= 1 else concurrently
+        return answer if endpoint.max_workers <= 1 else concurrently
 
     async def _stop_serving(self) -> None:
         """Take no new request; let the ones being handled finish (bounded by the graceful timeout)."""
