@@ -158,7 +158,8 @@ class TelephonyHandlers:
         self._prompt_timers: dict[uuid.UUID, tuple[tuple[str, int], asyncio.TimerHandle]] = {}
         self._shown: dict[uuid.UUID, dict[uuid.UUID, dict[str, Any]]] = {}  # call -> agent -> last notice sent
         self._sending: set[asyncio.Task[None]] = set()
-        self._answering: set[asyncio.Task[None]] = set()  # inbound answers in flight (`_answer_aside`)
+        self._answering: dict[uuid.UUID, asyncio.Task[None]] = {}  # call -> its answer in flight (`_answer_aside`)
+        self._after_pending: set[uuid.UUID] = set()  # calls answered aside whose next step is not taken yet
         self.ari_connected = asyncio.Event()
 
     # ------------------------------------------------------------ recording and acting
@@ -263,7 +264,7 @@ class TelephonyHandlers:
         """Wait until no answer is in flight, every call's queued work has run and the notices are sent."""
         while True:  # a job may start an answer, and an answer queues a job
             while self._answering:
-                await asyncio.gather(*list(self._answering), return_exceptions=True)
+                await asyncio.gather(*list(self._answering.values()), return_exceptions=True)
             await self.workers.join()
             if not self._answering:
                 break
@@ -284,6 +285,7 @@ class TelephonyHandlers:
 
     def _finish(self, call: CallState) -> None:
         self.calls.pop(call.call_id, None)
+        self._after_pending.discard(call.call_id)
         self._shown.pop(call.call_id, None)
         for channel, call_id in list(self.by_channel.items()):
             if call_id == call.call_id:
@@ -343,6 +345,7 @@ class TelephonyHandlers:
         decision = Decision()
         match event:
             case ari.StasisStart() if event.args[:1] == ["agent"]:
+                await self._answered_first(call_id)
                 decision = call.on_agent_answered(event.channel.id)
             case ari.StasisStart() if event.args[:1] == ["customer"]:
                 decision = call.on_customer_answered(event.channel.id)
@@ -420,16 +423,33 @@ class TelephonyHandlers:
         """
         async def answer() -> None:
             await self._act(call, domain.Answer(call.customer_channel))
+            self.workers.submit(call.call_id, lambda: self._after_answer(call))
 
-            async def after() -> None:
-                if not call.ended:
-                    await self._execute(call, call.decide_after_answer())
-
-            self.workers.submit(call.call_id, after)
-
+        self._after_pending.add(call.call_id)
         task = asyncio.create_task(answer(), name=f"answer:{call.call_id}")
-        self._answering.add(task)
-        task.add_done_callback(self._answering.discard)
+        self._answering[call.call_id] = task
+        task.add_done_callback(lambda _: self._answering.pop(call.call_id, None))
+
+    async def _after_answer(self, call: CallState) -> None:
+        """`CallAnswered` and the music (or the menu), once: from its queued job, or first thing on a connection."""
+        if call.call_id not in self._after_pending:
+            return
+        self._after_pending.discard(call.call_id)
+        if not call.ended:
+            await self._execute(call, call.decide_after_answer())
+
+    async def _answered_first(self, call_id: uuid.UUID) -> None:
+        """Before a call is connected to an agent: the customer's answer finished, and the step after it taken.
+
+        The ring does not wait for the answer, so an agent who picks up within milliseconds could otherwise be
+        bridged with a customer Asterisk has not answered yet, or hear the music start after the connection.
+        """
+        task = self._answering.get(call_id)
+        if task is not None and not task.done():
+            await asyncio.wait({task})
+        call = self.calls.get(call_id)
+        if call is not None:
+            await self._after_answer(call)
 
     # ------------------------------------------------------------ outbound
 
@@ -756,6 +776,7 @@ class TelephonyHandlers:
     async def connect(self, cmd: c.ConnectCall) -> dict[str, Any]:
         """Bridge the customer with an answered agent leg: the decision an agent's answer takes by itself."""
         async def run(call: CallState) -> dict[str, Any]:
+            await self._answered_first(call.call_id)
             await self._execute(call, call.decide_connect(cmd.offer_id))
             return {"connected": True, "agent_id": str(call.connected_agent),
                     "bridge_id": domain.bridge_id_for(call.call_id)}

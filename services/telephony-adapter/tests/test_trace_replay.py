@@ -6,6 +6,9 @@ that our platform sends as commands into those commands.
 
 from __future__ import annotations
 
+import asyncio
+import copy
+import uuid
 from typing import Any
 
 import pytest
@@ -180,3 +183,40 @@ async def test_a_caller_left_in_the_ivr_by_a_restart_reaches_the_default_queue()
     events = [r.decode() for r in (await replay.store.read(stream)).events]
     assert [e.type for e in events][-2:] == ["IvrFinished", "CallQueued"]
     assert events[-2].exit == "timeout" and events[-1].queue_id == QUEUE
+
+
+async def test_an_agent_who_answers_before_asterisk_answered_the_customer_is_connected_after_that_answer() -> None:
+    """The ring does not wait for the customer's answer (decision 0016); the connection does."""
+    replay = Replay("inbound_answered")
+    release = asyncio.Event()
+    healthy = replay.ari._call
+
+    async def slow_answer(method: str, path: str, params: dict[str, Any] | None = None, body: Any = None) -> Any:
+        if path.endswith("/answer"):
+            await release.wait()
+        return await healthy(method, path, params, body)
+
+    replay.ari._call = slow_answer  # type: ignore[method-assign]
+    start = next(r["msg"] for r in replay.records if r["dir"] == "event"
+                 and r["msg"].get("type") == "StasisStart" and r["msg"]["args"][0] == "inbound")
+    await replay.handlers.on_ari_message(start)
+    call = await wait_until(lambda: next(iter(replay.handlers.calls.values()), None), timeout=5)
+    await wait_until(lambda: call.queue_id is not None and call.version > 0, timeout=5)
+    offer = uuid.uuid4()
+    await replay.handlers.ring_agent(c.RingAgent(tenant_id=TENANT, call_id=call.call_id, offer_id=offer,
+                                                 agent_id=AGENTS["1001"], endpoint="1001", timeout_s=20))
+    assert replay.ari.sent("POST", "/channels"), "the agent is rung while Asterisk is still answering"
+    agent_start = copy.deepcopy(start)
+    agent_start["channel"]["id"] = f"agent-{offer.hex}"
+    agent_start["args"] = ["agent", str(call.call_id)]
+    await replay.handlers.on_ari_message(agent_start)  # the agent picks up at once
+    await asyncio.sleep(0.05)
+    assert not replay.ari.sent("POST", "/bridges"), "no bridge before the customer is answered"
+    release.set()
+    await replay.handlers.settle()
+    paths = [path for method, path, _ in replay.ari.requests if method == "POST"]
+    customer = start["channel"]["id"]
+    assert paths.index(f"/channels/{customer}/answer") < paths.index(f"/channels/{customer}/moh") \
+        < paths.index("/bridges"), "answered, music started, then connected: no music starting in the call"
+    kinds_now = kinds(await replay.events(call.call_id))
+    assert kinds_now.index("CallAnswered") < kinds_now.index("CallConnected"), kinds_now
