@@ -4,7 +4,6 @@ leaving exactly the tables that event-by-event application leaves."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -137,7 +136,6 @@ async def test_live_events_that_arrive_within_the_linger_share_one_transaction(e
     positions = []
     for name in ("live-a", "live-b", "live-c"):  # one by one, as a call's events arrive
         positions += await append_queues(store, "acme", [name])
-        await asyncio.sleep(0.01)
     assert await r.wait_for(positions[-1])
     later = await append_queues(store, "acme", ["live-d"])  # after the linger: a transaction of its own
     assert await r.wait_for(later[-1])

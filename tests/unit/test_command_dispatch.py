@@ -26,18 +26,20 @@ def command() -> a.SetAgentState:
 async def test_a_retry_while_the_first_runs_waits_for_its_reply_and_runs_nothing() -> None:
     app = ServiceApp("probe", "nats://127.0.0.1:1")  # never connected: dispatch alone is under test
     runs = 0
-    release = asyncio.Event()
+    started, release = asyncio.Event(), asyncio.Event()
 
     async def handler(cmd: a.SetAgentState) -> dict[str, int]:
         nonlocal runs
         runs += 1
+        started.set()
         await release.wait()
         return {"run": runs}
 
     body = command().model_dump_json().encode()
     first = asyncio.create_task(app.dispatch(a.SetAgentState, handler, body, cache=True))
+    await asyncio.wait_for(started.wait(), 5)
     retry = asyncio.create_task(app.dispatch(a.SetAgentState, handler, body, cache=True))
-    await asyncio.sleep(0.01)
+    await asyncio.sleep(0)  # let the retry reach its wait for the first reply
     assert runs == 1 and not retry.done()
     release.set()
     replies = await asyncio.gather(first, retry)

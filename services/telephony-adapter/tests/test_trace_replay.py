@@ -197,6 +197,14 @@ async def test_an_agent_who_answers_before_asterisk_answered_the_customer_is_con
         return await healthy(method, path, params, body)
 
     replay.ari._call = slow_answer  # type: ignore[method-assign]
+    waiting = asyncio.Event()
+    answered_first = replay.handlers._answered_first
+
+    async def noted(call_id: uuid.UUID) -> None:
+        waiting.set()  # the agent's answer reached the connection step
+        await answered_first(call_id)
+
+    replay.handlers._answered_first = noted  # type: ignore[method-assign]
     start = next(r["msg"] for r in replay.records if r["dir"] == "event"
                  and r["msg"].get("type") == "StasisStart" and r["msg"]["args"][0] == "inbound")
     await replay.handlers.on_ari_message(start)
@@ -210,7 +218,7 @@ async def test_an_agent_who_answers_before_asterisk_answered_the_customer_is_con
     agent_start["channel"]["id"] = f"agent-{offer.hex}"
     agent_start["args"] = ["agent", str(call.call_id)]
     await replay.handlers.on_ari_message(agent_start)  # the agent picks up at once
-    await asyncio.sleep(0.05)
+    await asyncio.wait_for(waiting.wait(), 5)
     assert not replay.ari.sent("POST", "/bridges"), "no bridge before the customer is answered"
     release.set()
     await replay.handlers.settle()
