@@ -11,9 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import pytest_asyncio
 from nebula_core.natsserver import EmbeddedNats
+from nebula_telephony.ari.models import KNOWN_TYPES
 
 from tests.support import Platform, auth, create_tenant, login, start_platform, stop_platform, wait_until
 
@@ -343,10 +345,17 @@ async def test_ari_websocket_drop_mid_call_is_reconciled(own_platform: Platform)
     await c.state("agent1", "inbound")
     await c.call(hangup_after_s=2.5)
     await c.wait_state("agent1", "on_call")
-    async with own_platform.sim() as sim:
-        assert (await sim.post("/ws/drop", json={})).status_code in (200, 204)
-    handlers = own_platform.app("telephony").handlers
-    await wait_until(handlers.ari_connected.is_set, timeout=15)
+    async with httpx.AsyncClient(base_url=own_platform.sim_url + "/ari", auth=("nebula", "nebula")) as ari:
+        async def filtered() -> bool:  # the adapter asks only for the event types it reads
+            app = await ari.get("/applications/nebula")
+            return app.status_code == 200 and {e["type"] for e in app.json()["events_allowed"]} == KNOWN_TYPES
+
+        await wait_until(filtered, timeout=10)
+        async with own_platform.sim() as sim:
+            assert (await sim.post("/ws/drop", json={})).status_code in (200, 204)
+        handlers = own_platform.app("telephony").handlers
+        await wait_until(handlers.ari_connected.is_set, timeout=15)
+        await wait_until(filtered, timeout=10)  # a drop clears the filter: asked for again
     [row] = await c.finished_rows(1, timeout=30)
     assert row["result"] == "answered" and row["hangup_by"] == "customer" and row["talk_seconds"] >= 2
 

@@ -10,7 +10,8 @@ from nebula_core.projections import cancel_until_done
 from nebula_core.runtime import ServiceApp
 from nebula_core.telemetry import get_logger
 
-from nebula_telephony.ari.client import event_stream
+from nebula_telephony.ari.client import AriError, event_stream
+from nebula_telephony.ari.models import KNOWN_TYPES
 from nebula_telephony.handlers import TelephonyHandlers
 from nebula_telephony.provisioning import EndpointProvisioner
 
@@ -64,6 +65,7 @@ class AriListener:
     async def _run(self) -> None:
         async for message in event_stream(self._h.ari, self._h.ari_connected):
             if message is None:
+                await self._filter_events()
                 pushed = await self._provisioner.push_all()
                 log.info("endpoints.provisioned", count=pushed)
                 await self._h.reconcile()
@@ -72,6 +74,16 @@ class AriListener:
                 await self._h.on_ari_message(message)
             except Exception:
                 log.exception("ari.event_failed", ari_type=message.get("type"))
+
+    async def _filter_events(self) -> None:
+        """Ask for the event types the adapter reads, after every (re)connection (a drop clears the filter).
+
+        Only a saving: every other type is dropped on arrival anyway, so an Asterisk that refuses keeps working.
+        """
+        try:
+            await self._h.ari.allow_only_events(KNOWN_TYPES)
+        except AriError as exc:
+            log.warning("ari.event_filter_refused", status=exc.status, error=str(exc))
 
     async def stop(self) -> None:
         """Stop listening, let queued call work finish, close the HTTP pool."""

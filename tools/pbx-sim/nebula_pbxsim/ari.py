@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from nebula_core.telemetry import get_logger
 from starlette.requests import Request
 from starlette.responses import Response
@@ -34,8 +35,8 @@ log = get_logger(__name__)
 
 
 def dumps(body: Any) -> bytes:
-    """JSON as Asterisk sends it with `pretty = no`."""
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    """JSON as Asterisk sends it with `pretty = no` (compact, UTF-8), by orjson: every event goes through here."""
+    return orjson.dumps(body)
 
 
 def ari_response(status: int, body: Any = None, headers: dict[str, str] | None = None) -> Response:
@@ -89,6 +90,11 @@ class Params:
     def __init__(self, query: Any, body: JsonDict | None) -> None:
         self._query = query
         self._body = body or {}
+
+    @property
+    def body(self) -> JsonDict:
+        """The JSON body (`{}` when there was none)."""
+        return self._body
 
     def get(self, name: str) -> str | None:
         """A parameter as text."""
@@ -196,6 +202,7 @@ def build_routes(runtime: SimRuntime) -> list[AriRoute]:
     table: list[tuple[str, dict[str, Callable[..., Response]]]] = [
         (r"/applications", {"GET": lambda p: ok(sim().list_applications())}),
         (r"/applications/(?P<app>[^/]+)", {"GET": lambda p, app: ok(sim().application_json(app))}),
+        (r"/applications/(?P<app>[^/]+)/eventFilter", {"PUT": lambda p, app: ok(sim().set_event_filter(app, p.body))}),
         (r"/asterisk/info", {"GET": lambda p: ok(sim().info(p.get("only")))}),
         (r"/asterisk/ping", {"GET": lambda p: ok(sim().ping())}),
         (r"/channels", {"GET": lambda p: ok(sim().list_channels()),

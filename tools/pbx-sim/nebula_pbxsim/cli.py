@@ -41,6 +41,8 @@ def _print(payload: Any) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> None:
     """Run the simulator until Ctrl-C."""
+    from nebula_core.runtime import run_event_loop
+
     from nebula_pbxsim.server import PbxSimulator
 
     overrides: dict[str, Any] = {}
@@ -67,7 +69,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
             await sim.stop()
 
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve())
+        run_event_loop(serve())  # uvloop, as the services run
 
 
 def cmd_call(args: argparse.Namespace) -> None:

@@ -7,6 +7,7 @@ it never sleeps or reads the wall clock, so the same code runs at real speed, 20
 from __future__ import annotations
 
 import asyncio
+import functools
 import heapq
 import itertools
 import time
@@ -118,4 +119,10 @@ def ari_timestamp(epoch_seconds: float) -> str:
     millis = round((epoch_seconds - whole) * 1000)
     if millis == 1000:
         whole, millis = whole + 1, 0
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{millis:03d}+0000"
+    return _utc_second(whole) + f".{millis:03d}+0000"
+
+
+@functools.lru_cache(maxsize=8)
+def _utc_second(whole: int) -> str:
+    """The seconds part of a timestamp: one `strftime` per second instead of one per event."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))

@@ -73,8 +73,11 @@ class PbxSimulator:
 
     async def start(self) -> None:
         """Listen; returns once the port accepts connections."""
+        # No permessage-deflate: Asterisk's WebSocket server negotiates no extension, so its events travel
+        # uncompressed (and compressing every event was a tenth of the simulator's CPU under load).
         config = uvicorn.Config(self.app, host=self.settings.host, port=self.settings.port, log_level="warning",
-                                lifespan="off", access_log=False, timeout_graceful_shutdown=2)
+                                lifespan="off", access_log=False, timeout_graceful_shutdown=2,
+                                ws_per_message_deflate=False, proxy_headers=False)
         # Bind here so a busy port raises OSError in the caller (uvicorn would sys.exit inside its task).
         # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted sockets only then; without it every
         # response waits ~40 ms for a delayed ACK.

@@ -186,6 +186,64 @@ async def test_websocket_refuses_bad_credentials_and_a_missing_app(server: PbxSi
     assert no_app.value.response.status_code == 400
 
 
+async def test_websocket_negotiates_no_extension_as_asterisk(server: PbxSimulator) -> None:
+    """Asterisk's WebSocket server answers no Sec-WebSocket-Extensions: events travel uncompressed."""
+    url = server.url.replace("http", "ws", 1) + "/ari/events?app=nebula&api_key=nebula:nebula"
+    async with websockets.connect(url) as ws:  # websockets offers permessage-deflate by default
+        assert ws.request is not None and "permessage-deflate" in ws.request.headers["Sec-WebSocket-Extensions"]
+        assert ws.response is not None and "Sec-WebSocket-Extensions" not in ws.response.headers
+        assert ws.protocol.extensions == []
+
+
+async def test_event_filter_follows_asterisks_rules(server: PbxSimulator, ari: httpx.AsyncClient) -> None:
+    """PUT /applications/{app}/eventFilter answers as Asterisk 22.10.1 did to the same requests."""
+    path = "/applications/nebula/eventFilter"
+    missing = await ari.put(path, json={})
+    assert (missing.status_code, missing.json()) == (404, {"message": "Application not found"})
+
+    def lists(response: httpx.Response) -> tuple[int, Any, Any]:
+        body = response.json()
+        return response.status_code, body.get("events_allowed"), body.get("events_disallowed")
+
+    async with AriEvents(server.url):
+        both = await ari.put(path, json={"allowed": [{"type": "StasisStart"}], "disallowed": [{"type": "Dial"}]})
+        assert lists(both) == (200, [{"type": "StasisStart"}], [{"type": "Dial"}])
+        only_allowed = await ari.put(path, json={"allowed": [{"type": "StasisEnd"}]})  # disallowed kept
+        assert lists(only_allowed) == (200, [{"type": "StasisEnd"}], [{"type": "Dial"}])
+        for bad in ({"allowed": [{"name": "x"}]}, {"allowed": None}, {"allowed": [{"type": ""}]},
+                    {"disallowed": [{"type": "ChannelVarset"}], "allowed": 5}):
+            refused = await ari.put(path, json=bad)
+            assert (refused.status_code, refused.json()) == (400, {"message": "Invalid format definition"}), bad
+        # The disallowed list of the last request was set before its allowed list failed.
+        assert lists(await ari.get("/applications/nebula")) == (200, [{"type": "StasisEnd"}],
+                                                                [{"type": "ChannelVarset"}])
+        assert lists(await ari.put(path, json={})) == (200, [], [])
+        await ari.put(path, json={"allowed": [{"type": "Dial"}]})
+        assert lists(await ari.put(path)) == (200, [], [])  # no body clears both too
+
+
+async def test_event_filter_decides_what_the_app_hears(server: PbxSimulator, ari: httpx.AsyncClient,
+                                                       control: SimControl) -> None:
+    wanted = [{"type": "StasisStart"}, {"type": "ChannelDestroyed"}, {"type": "ApplicationReplaced"}]
+    first = AriEvents(server.url)
+    await first.connect()
+    await ari.put("/applications/nebula/eventFilter", json={"allowed": wanted, "disallowed": []})
+    async with AriEvents(server.url) as replacing:  # a connection replacing a live one keeps the filter
+        await asyncio.wait_for(first.closed.wait(), 5)
+        assert [e["type"] for e in first.events] == ["ApplicationReplaced"]
+        call = await control.call(DID, CUSTOMER)
+        await replacing.next("StasisStart")
+        await control.request("POST", f"/calls/{call['id']}/hangup")
+        await replacing.next("ChannelDestroyed")
+        assert [e["type"] for e in replacing.events] == ["StasisStart", "ChannelDestroyed"]
+    async with AriEvents(server.url) as after_drop:  # a connection after a drop starts with no filter
+        assert (await ari.get("/applications/nebula")).json()["events_allowed"] == []
+        await control.call(DID, CUSTOMER)
+        await after_drop.next("StasisStart")
+        assert after_drop.events[0]["type"] == "ChannelCreated"
+        assert "ChannelVarset" in {e["type"] for e in after_drop.events}
+
+
 async def test_drop_deactivates_the_app_and_reconnect_replays_nothing(server: PbxSimulator, ari: httpx.AsyncClient,
                                                                       control: SimControl) -> None:
     events = AriEvents(server.url)

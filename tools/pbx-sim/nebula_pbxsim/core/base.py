@@ -22,6 +22,7 @@ from nebula_pbxsim.core.model import (
     Channel,
     ChannelState,
     Endpoint,
+    EventFilter,
     JsonDict,
     LiveRecording,
     Playback,
@@ -56,6 +57,9 @@ class SimBase(ABC):
         self.sounds: dict[str, float] = dict(config.sounds)
         self._device_last: dict[str, str] = {}
         self.apps: dict[str, AppConnection] = {}
+        # By app name: a connection that replaces a live one keeps the app's filter; one that comes after a
+        # drop starts without (both seen on Asterisk 22.10.1).
+        self.event_filters: dict[str, EventFilter] = {}
         self.taps: list[Callable[[JsonDict], None]] = []
         self._seq = 0
         self.started_at = clock.now()
@@ -99,6 +103,9 @@ class SimBase(ABC):
             elif not conn.subscribe_all and not (
                 any(conn.app in ch.apps for ch in chans) or (bridge is not None and conn.app in bridge.apps)
             ):
+                continue
+            event_filter = self.event_filters.get(conn.app)
+            if event_filter is not None and not event_filter.allows(event["type"]):
                 continue
             copy = dict(event)
             copy["application"] = conn.app

@@ -257,6 +257,23 @@ class Leg:
 
 
 @dataclass
+class EventFilter:
+    """An app's event-type filter (`PUT /applications/{app}/eventFilter`), kept as res/stasis/app.c keeps it.
+
+    `None` and `[]` both mean "no list": nothing disallowed, everything allowed. Disallowed wins over allowed.
+    """
+
+    allowed: list[JsonDict] | None = None
+    disallowed: list[JsonDict] | None = None
+
+    def allows(self, event_type: str) -> bool:
+        """Would Asterisk send an event of this type to the app (stasis_app_event_allowed)?"""
+        if self.disallowed and any(item.get("type") == event_type for item in self.disallowed):
+            return False
+        return not self.allowed or any(item.get("type") == event_type for item in self.allowed)
+
+
+@dataclass
 class AppConnection:
     """One WebSocket (or in-process subscriber) that registered a Stasis app."""
 

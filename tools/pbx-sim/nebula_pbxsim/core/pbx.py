@@ -32,6 +32,7 @@ from nebula_pbxsim.core.model import (
     ChannelState,
     Dialplan,
     Endpoint,
+    EventFilter,
     JsonDict,
     Origin,
     PendingDial,
@@ -114,15 +115,21 @@ class Simulator(BridgeOps, MediaOps):
 
     def connect_app(self, app: str, subscribe_all: bool, deliver: Callable[[JsonDict], None],
                     close: Callable[[], None]) -> AppConnection:
-        """Register `app` for a new connection; a previous connection gets ApplicationReplaced. Nothing is replayed."""
+        """Register `app` for a new connection; a previous connection gets ApplicationReplaced. Nothing is replayed.
+
+        The app's event filter stays when a live connection is replaced and is gone after a drop (as Asterisk does).
+        """
         old = self.apps.get(app)
         if old is not None and old.active:
             event = self.factory.application_replaced(self.ts())
             event["application"] = app
-            old.delivered += 1
-            old.deliver(event)
+            if self.event_filters.get(app, EventFilter()).allows(event["type"]):
+                old.delivered += 1
+                old.deliver(event)
             old.active = False
             old.close()
+        else:
+            self.event_filters.pop(app, None)
         conn = AppConnection(app, subscribe_all, deliver, close)
         self.apps[app] = conn
         return conn
@@ -148,13 +155,37 @@ class Simulator(BridgeOps, MediaOps):
         conn = self.apps.get(app)
         if conn is None or not conn.active:
             raise AriError(404, "Application not found")
+        event_filter = self.event_filters.get(app, EventFilter())
+        filters = {"events_allowed": list(event_filter.allowed or []),
+                   "events_disallowed": list(event_filter.disallowed or [])}
         if conn.subscribe_all:
             return {"name": app, "channel_ids": ["__AST_CHANNEL_ALL_TOPIC"], "bridge_ids": ["__AST_BRIDGE_ALL_TOPIC"],
                     "endpoint_ids": ["__AST_ENDPOINT_ALL_TOPIC"], "device_names": ["__AST_DEVICE_STATE_ALL_TOPIC"],
-                    "events_allowed": [], "events_disallowed": []}
+                    **filters}
         return {"name": app, "channel_ids": [c.id for c in self.channels.values() if app in c.apps],
                 "bridge_ids": [b.id for b in self.bridges.values() if app in b.apps], "endpoint_ids": [],
-                "device_names": [], "events_allowed": [], "events_disallowed": []}
+                "device_names": [], **filters}
+
+    def set_event_filter(self, app: str, body: JsonDict | None) -> JsonDict:
+        """PUT /applications/{app}/eventFilter, by stasis_app_event_filter_set's rules.
+
+        No body or `{}` clears both lists; a body naming one list replaces that list only; each entry needs a
+        `type`. Disallowed is set before allowed, so a bad allowed list leaves a good disallowed one in place.
+        """
+        self.application_json(app)  # 404 unless the app is registered
+        current = self.event_filters.setdefault(app, EventFilter())
+        for key in ("disallowed", "allowed"):
+            if not body:
+                setattr(current, key, None)
+                continue
+            if key not in body:
+                continue  # a list not named keeps its value
+            value = body[key]
+            if not (isinstance(value, list) and all(
+                    isinstance(item, dict) and isinstance(item.get("type"), str) and item["type"] for item in value)):
+                raise AriError(400, "Invalid format definition")
+            setattr(current, key, [dict(item) for item in value])
+        return self.application_json(app)
 
     def list_applications(self) -> list[JsonDict]:
         """GET /applications: only apps with a live WebSocket."""
