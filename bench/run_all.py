@@ -16,7 +16,7 @@ import time
 from bench._infra import RESULT_PREFIX
 
 BENCHMARKS = ("eventstore_append", "projection_replay", "gateway_login", "router_decision", "inbound_e2e",
-              "web_first_load", "browser_ring", "blacklist_check", "customer_lookup")
+              "bare_ari", "web_first_load", "browser_ring", "blacklist_check", "customer_lookup")
 TIMEOUT_S = 600  # each benchmark bounds itself to about two minutes; this only catches a hang
 
 
