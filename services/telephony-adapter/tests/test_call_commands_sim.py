@@ -12,11 +12,13 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import httpx
 import pytest
 import pytest_asyncio
+import structlog
 from nebula_contracts import calls as c
 from nebula_contracts.envelope import Actor, Event
 from nebula_contracts.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -25,7 +27,10 @@ from nebula_core.eventstore.memory import InMemoryEventStore
 from nebula_pbxsim.server import PbxSimulator
 from nebula_pbxsim.settings import SimSettings
 from nebula_telephony.ari.client import AriClient, event_stream
+from nebula_telephony.ari.models import KNOWN_TYPES
+from nebula_telephony.entrypoints import AriListener
 from nebula_telephony.handlers import TelephonyHandlers
+from nebula_telephony.provisioning import EndpointProvisioner
 from pydantic import ValidationError
 from replay_kit import AGENTS, TENANT, directory
 
@@ -117,6 +122,26 @@ async def rig() -> AsyncIterator[Rig]:
 
 def kinds(events: list[Event]) -> list[str]:
     return [e.type for e in events]
+
+
+# ---------------------------------------------------------------- what the adapter asks Asterisk to send
+
+
+async def test_the_listener_asks_only_for_the_event_types_the_adapter_reads(rig: Rig) -> None:
+    """After every connection; an Asterisk that refuses the filter costs a warning, not the connection."""
+    await AriListener(rig.handlers, cast(EndpointProvisioner, None))._filter_events()
+    async with httpx.AsyncClient(base_url=f"{rig.sim.url}/ari", auth=("nebula", "nebula")) as ari:
+        app = (await ari.get("/applications/nebula")).json()
+    assert {item["type"] for item in app["events_allowed"]} == KNOWN_TYPES and app["events_disallowed"] == []
+
+    unregistered = AriClient(rig.sim.url, "nebula", "nebula", "not-connected")
+    try:
+        with structlog.testing.capture_logs() as logs:
+            await AriListener(cast(TelephonyHandlers, SimpleNamespace(ari=unregistered)),
+                              cast(EndpointProvisioner, None))._filter_events()
+    finally:
+        await unregistered.close()
+    assert [(log["event"], log["status"]) for log in logs] == [("ari.event_filter_refused", 404)]
 
 
 # ---------------------------------------------------------------- a customer waiting in the queue
