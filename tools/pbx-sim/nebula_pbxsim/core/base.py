@@ -116,16 +116,30 @@ class SimBase(ABC):
                 conn.delivered += 1
                 conn.deliver(dict(copy))
 
+    def _heard(self, event_type: str) -> bool:
+        """Could anyone receive an event of this type? Building one costs a channel snapshot; a call makes
+        dozens that an app filtering them out (as the adapter does) never receives."""
+        if self.taps:
+            return True
+        for conn in self.apps.values():
+            if conn.active:
+                event_filter = self.event_filters.get(conn.app)
+                if event_filter is None or event_filter.allows(event_type):
+                    return True
+        return False
+
     def _channel_event(self, kind: str, ch: Channel, **fields: Any) -> None:
-        self._emit(self.factory.channel_event(kind, self.ts(), self._snap(ch), **fields), channels=[ch])
+        if self._heard(kind):
+            self._emit(self.factory.channel_event(kind, self.ts(), self._snap(ch), **fields), channels=[ch])
 
     def _varset(self, ch: Channel, variable: str, value: str) -> None:
         ch.variables[variable] = value
-        if self.config.emit_varsets:
+        if self.config.emit_varsets and self._heard("ChannelVarset"):
             self._emit(self.factory.varset(self.ts(), variable, value, self._snap(ch)), channels=[ch])
 
     def _device_event(self, name: str, state: str) -> None:
-        self._emit(self.factory.device_state(self.ts(), name, state))
+        if self._heard("DeviceStateChanged"):
+            self._emit(self.factory.device_state(self.ts(), name, state))
 
     # ------------------------------------------------------------------ channel lookup
 
