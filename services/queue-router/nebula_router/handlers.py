@@ -91,6 +91,7 @@ class RouterHandlers:
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._trailing: dict[uuid.UUID, asyncio.Task[None]] = {}  # by agent: a decision's events after its first
         self._queues_changed: set[str] = set()
         self._queue_notice_interval_s = queue_notice_interval_s
         self._notifier: asyncio.Task[None] | None = None
@@ -226,8 +227,9 @@ class RouterHandlers:
             if not decisions:
                 break
             # A round's decisions are about distinct agents (and its offers about distinct calls), so they are
-            # stored side by side: one append's wait per round instead of one per decision, which under load
-            # (tens of calls a second on one tenant) was what held waiting calls back.
+            # stored side by side, and each waits only for its first event (`_execute`): one append's wait per
+            # round instead of two per decision, which under load (tens of calls a second on one tenant) was
+            # what held waiting calls back.
             now = self.clock()
             valid = [decision for decision in decisions if domain.still_valid(floor, decision, now)]
             outcomes = await asyncio.gather(*(self._execute(floor, decision) for decision in valid),
@@ -252,12 +254,20 @@ class RouterHandlers:
             self._arm(tenant_id, (deadline - self.clock()).total_seconds())
 
     async def _execute(self, floor: domain.Floor, decision: domain.Decision) -> bool:
-        """Append the decision's events at its expected version, fold them in, act; False on a conflict.
+        """Append the decision's first event at its expected version, fold it in, act; False on a conflict.
 
         The first event is the one the ring or cancel command acts on (`OfferMade`, the offer's close): the
-        command goes out as soon as it is stored, and the rest (the agent's new state) follows it in order
-        (decision 0016) while the adapter already rings: one append less on the ring path.
+        command goes out as soon as it is stored. The rest (the agent's new state) follows it in order (decision
+        0016) in the background, so the round — and the calls waiting for the next one — does not wait for a
+        second append; a later decision about the same agent waits for it and, if it was taken before those
+        events were folded in, is decided again.
         """
+        trailing = self._trailing.get(decision.agent_id)
+        if trailing is not None:
+            await asyncio.shield(trailing)
+            agent = floor.agents.get(decision.agent_id)
+            if agent is None or agent.version != decision.expected_version:
+                return False
         stream = event_subject(floor.tenant_id, a.AGGREGATE_AGENT, str(decision.agent_id))
         first, rest = decision.events[:1], decision.events[1:]
         try:
@@ -272,16 +282,35 @@ class RouterHandlers:
             self._spawn(self._cancel(decision.cancel))
         if decision.ring is not None:
             self._spawn(self._ring(decision.ring))
-        version = stored.version
         if rest:
-            # Only this router, under the tenant's lock, writes agent streams: the version just stored holds.
-            more = await self.store.append(stream, rest, expected_version=version, atomic=False)
-            for event, position in zip(rest, more.positions, strict=True):
-                await self._apply(floor, event, position)
-            version = more.version
+            task = asyncio.create_task(self._append_trailing(floor, decision, rest, stored.version))
+            self._trailing[decision.agent_id] = task
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         log.info("router.decided", tenant=floor.tenant_id, agent_id=str(decision.agent_id), why=decision.why,
-                 call_id=str(decision.events[0].correlation_id or ""), version=version)
+                 call_id=str(decision.events[0].correlation_id or ""), version=stored.version)
         return True
+
+    async def _append_trailing(self, floor: domain.Floor, decision: domain.Decision, events: tuple[Event, ...],
+                               version: int) -> None:
+        """Store a decision's events after its first, in order behind it; on failure re-read and decide again."""
+        agent_id = decision.agent_id
+        stream = event_subject(floor.tenant_id, a.AGGREGATE_AGENT, str(agent_id))
+        try:
+            # Only this router writes agent streams, and a later decision about this agent waits for this task:
+            # the version just stored holds.
+            more = await self.store.append(stream, events, expected_version=version, atomic=False)
+            for event, position in zip(events, more.positions, strict=True):
+                await self._apply(floor, event, position)
+        except Exception as exc:  # NATS away, another writer: the floor re-reads the agent and settles it
+            log.error("router.trailing_append_failed", tenant=floor.tenant_id, agent_id=str(agent_id),
+                      why=decision.why, error=repr(exc))
+            with contextlib.suppress(Exception):
+                await self._reload_agent(floor, agent_id)
+            self._arm(floor.tenant_id, RETRY_AFTER_ERROR_S)
+        finally:
+            if self._trailing.get(agent_id) is asyncio.current_task():
+                del self._trailing[agent_id]
 
     async def _reload_agent(self, floor: domain.Floor, agent_id: uuid.UUID) -> None:
         """Fold in whatever the agent's stream holds beyond what this floor has seen."""

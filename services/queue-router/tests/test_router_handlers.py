@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -16,7 +17,7 @@ from nebula_contracts.errors import Conflict, Forbidden, NebulaError, NotFound, 
 from nebula_contracts.subjects import event_subject
 from nebula_core.deadletter import InMemoryDeadLetters
 from nebula_core.eventstore.memory import InMemoryEventStore
-from nebula_core.eventstore.port import encode_event
+from nebula_core.eventstore.port import AppendResult, encode_event
 from nebula_router import domain
 from nebula_router.entrypoints import EventFeed
 from nebula_router.handlers import RouterHandlers
@@ -226,6 +227,91 @@ async def test_a_conflicting_writer_makes_the_router_reload_and_decide_again() -
         assert not any(isinstance(r.decode(), a.OfferMade) for r in (await store.read(stream)).events)
     finally:
         await handlers.close()
+
+
+class RingingHeldStore(InMemoryEventStore):
+    """Holds back every append of an agent's "ringing" state until `release` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+        self.held = 0
+
+    async def append(self, stream: str, events: Sequence[Event], expected_version: int | None, *,
+                     atomic: bool = True) -> AppendResult:
+        if any(isinstance(e, a.AgentStateChanged) and e.state == "ringing" for e in events):
+            self.held += 1
+            await self.release.wait()
+        return await super().append(stream, events, expected_version, atomic=atomic)
+
+
+async def test_a_round_does_not_wait_for_the_ringing_state_and_the_agents_next_decision_does() -> None:
+    store = RingingHeldStore()
+    rig = await start_rig(store)
+    try:
+        ali, veli = rig.agents
+        await go_inbound(rig, ali, veli)
+        first = call_queued(TENANT, rig.queue_id, when=rig.clock.now)
+        await rig.put(first)
+        await wait_until(lambda: len(rig.adapter.rings) == 1 and store.held == 1)
+        second = call_queued(TENANT, rig.queue_id, when=rig.clock.now)
+        await rig.put(second)
+        # The next round offers the second call while the first offer's "ringing" is still being stored.
+        await wait_until(lambda: len(rig.adapter.rings) == 2 and store.held == 2)
+        assert {r.call_id for r in rig.adapter.rings} == {first.call_id, second.call_id}
+        ring = next(r for r in rig.adapter.rings if r.call_id == first.call_id)
+        # The same agent's next decision (the answer) waits for its "ringing" to be stored first.
+        await rig.put(leg_answered(ring, rig.clock.now))
+        await wait_until(lambda: rig.handlers.position >= len(store._records))
+        stream = event_subject(TENANT, "agent", str(ring.agent_id))
+        assert [type(r.decode()).__name__ for r in (await store.read(stream)).events][-1] == "OfferMade"
+        store.release.set()
+        await rig.settled()
+
+        async def kinds() -> list[str]:
+            return [type(r.decode()).__name__ + ":" + getattr(r.decode(), "state", "")
+                    for r in (await store.read(stream)).events]
+
+        assert (await kinds())[-4:] == ["OfferMade:", "AgentStateChanged:ringing", "OfferAccepted:",
+                                        "AgentStateChanged:on_call"]
+        assert rig.agent(ring.agent_id).state == "on_call"
+    finally:
+        await rig.feed.stop()
+
+
+class RingingRefusedOnceStore(InMemoryEventStore):
+    """The first append of an agent's "ringing" state fails, as when NATS is briefly away."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refused = 0
+
+    async def append(self, stream: str, events: Sequence[Event], expected_version: int | None, *,
+                     atomic: bool = True) -> AppendResult:
+        if not self.refused and any(isinstance(e, a.AgentStateChanged) and e.state == "ringing" for e in events):
+            self.refused += 1
+            raise ConnectionError("nats away")
+        return await super().append(stream, events, expected_version, atomic=atomic)
+
+
+async def test_a_failed_ringing_append_leaves_the_offer_working() -> None:
+    store = RingingRefusedOnceStore()
+    rig = await start_rig(store)
+    try:
+        ali, _ = rig.agents
+        await go_inbound(rig, ali)
+        call = call_queued(TENANT, rig.queue_id, when=rig.clock.now)
+        await rig.put(call)
+        await wait_until(lambda: rig.adapter.rings and store.refused == 1)
+        (ring,) = rig.adapter.rings
+        await rig.put(leg_answered(ring, rig.clock.now))
+        await wait_until(lambda: rig.agent(ali).state == "on_call")
+        await rig.settled()
+        events = [r.decode() for r in (await store.read(event_subject(TENANT, "agent", str(ali)))).events]
+        assert [type(e).__name__ for e in events][-3:] == ["OfferMade", "OfferAccepted", "AgentStateChanged"]
+        assert len(rig.adapter.rings) == 1
+    finally:
+        await rig.feed.stop()
 
 
 async def test_commands_and_queries_answer_typed_errors_and_states(rig: Rig) -> None:
