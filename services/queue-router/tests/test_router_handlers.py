@@ -229,24 +229,29 @@ async def test_a_conflicting_writer_makes_the_router_reload_and_decide_again() -
         await handlers.close()
 
 
-class RingingHeldStore(InMemoryEventStore):
-    """Holds back every append of an agent's "ringing" state until `release` is set."""
+class RingingAppends(InMemoryEventStore):
+    """Appends of an agent's "ringing" state are held back until `release` is set, or the first one fails."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, hold: bool = False, fail_once: bool = False) -> None:
         super().__init__()
+        self.hold, self.fail_once = hold, fail_once
         self.release = asyncio.Event()
-        self.held = 0
+        self.held = self.refused = 0
 
     async def append(self, stream: str, events: Sequence[Event], expected_version: int | None, *,
                      atomic: bool = True) -> AppendResult:
         if any(isinstance(e, a.AgentStateChanged) and e.state == "ringing" for e in events):
-            self.held += 1
-            await self.release.wait()
+            if self.fail_once and not self.refused:
+                self.refused += 1
+                raise ConnectionError("nats away")
+            if self.hold:
+                self.held += 1
+                await self.release.wait()
         return await super().append(stream, events, expected_version, atomic=atomic)
 
 
 async def test_a_round_does_not_wait_for_the_ringing_state_and_the_agents_next_decision_does() -> None:
-    store = RingingHeldStore()
+    store = RingingAppends(hold=True)
     rig = await start_rig(store)
     try:
         ali, veli = rig.agents
@@ -279,23 +284,8 @@ async def test_a_round_does_not_wait_for_the_ringing_state_and_the_agents_next_d
         await rig.feed.stop()
 
 
-class RingingRefusedOnceStore(InMemoryEventStore):
-    """The first append of an agent's "ringing" state fails, as when NATS is briefly away."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.refused = 0
-
-    async def append(self, stream: str, events: Sequence[Event], expected_version: int | None, *,
-                     atomic: bool = True) -> AppendResult:
-        if not self.refused and any(isinstance(e, a.AgentStateChanged) and e.state == "ringing" for e in events):
-            self.refused += 1
-            raise ConnectionError("nats away")
-        return await super().append(stream, events, expected_version, atomic=atomic)
-
-
 async def test_a_failed_ringing_append_leaves_the_offer_working() -> None:
-    store = RingingRefusedOnceStore()
+    store = RingingAppends(fail_once=True)
     rig = await start_rig(store)
     try:
         ali, _ = rig.agents
