@@ -1,1 +1,1 @@
-"""A thin typed ARI client (aiohttp + websockets) for Asterisk 22, written against its own API description."""
+"""A thin typed ARI client (kept-alive HTTP/1.1, websockets) for Asterisk 22, after its own API description."""

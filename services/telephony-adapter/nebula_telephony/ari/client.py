@@ -1,7 +1,8 @@
-"""ARI over HTTP (aiohttp) and its event WebSocket (websockets), with reconnect and backoff.
+"""ARI over HTTP (`ari.http`: kept-alive connections, httptools) and its event WebSocket (websockets).
 
-aiohttp rather than httpx on this path: the adapter makes about ten REST calls per call, and httpx cost
-several times more CPU per request (docs/benchmarks.md, inbound end to end).
+The adapter makes about ten REST calls per phone call, one of them (the agent's originate) on the ring path:
+httpx and then aiohttp each cost several times more CPU per request than the small pool in `ari.http`
+(docs/benchmarks.md, inbound end to end).
 
 Decision 0008: no maintained async ARI library fits (asyncio, typed models, reconnect, events as they
 really arrive); this client is small and written against Asterisk's own API description.
@@ -15,12 +16,12 @@ from collections.abc import AsyncIterator, Iterable
 from typing import Any
 from urllib.parse import quote, urlencode
 
-import aiohttp
 import orjson
 import websockets
 from nebula_core.telemetry import get_logger, tracer
 from opentelemetry.trace import SpanKind
 
+from nebula_telephony.ari.http import HttpPool, HttpUnavailable
 from nebula_telephony.ari.models import Application, Bridge, Channel
 
 log = get_logger(__name__)
@@ -47,34 +48,25 @@ class AriClient:
         self.base_url = base_url.rstrip("/")
         self.app = app
         self._auth = (user, password)
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._session: aiohttp.ClientSession | None = None
-
-    def _http(self) -> aiohttp.ClientSession:
-        # Created on first use, inside the running event loop.
-        if self._session is None or self._session.closed:
-            token = base64.b64encode(f"{self._auth[0]}:{self._auth[1]}".encode()).decode()
-            self._session = aiohttp.ClientSession(
-                headers={"Authorization": f"Basic {token}"}, timeout=self._timeout,
-                connector=aiohttp.TCPConnector(limit=50, keepalive_timeout=30))
-        return self._session
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        self._pool = HttpPool(self.base_url, {"Authorization": f"Basic {token}"}, limit=50, timeout_s=timeout)
 
     async def close(self) -> None:
-        """Close the connection pool."""
-        if self._session is not None:
-            await self._session.close()
+        """Close the kept-alive connections."""
+        await self._pool.close()
 
     async def _call(self, method: str, path: str, params: dict[str, Any] | None = None,
                     body: Any = None) -> Any:
-        clean = {k: str(v) for k, v in (params or {}).items() if v is not None}
+        # Percent-encoding (space as %20, never '+'): Asterisk decodes %XX in query values.
+        query = urlencode({k: str(v) for k, v in (params or {}).items() if v is not None}, quote_via=quote)
+        target = f"/ari{path}?{query}" if query else f"/ari{path}"
         with _tracer.start_as_current_span(f"ARI {method} {path.split('/')[1]}", kind=SpanKind.CLIENT,
                                            attributes={"http.method": method, "ari.path": path}):
             try:
-                async with self._http().request(method, f"{self.base_url}/ari{path}", params=clean,
-                                                json=body) as r:
-                    status, raw = r.status, await r.read()
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                raise AriUnavailable(0, type(exc).__name__, method, path) from exc
+                status, raw = await self._pool.request(method, target,
+                                                       None if body is None else orjson.dumps(body))
+            except (HttpUnavailable, TimeoutError) as exc:
+                raise AriUnavailable(0, str(exc) or type(exc).__name__, method, path) from exc
         if status >= 400:
             try:
                 # ARI words errors {"message": ...}, except a refused originate: 500 {"error": "Allocation failed"}.
