@@ -3,6 +3,10 @@
 Thin: authenticate, parse parameters the way Asterisk does (query string or JSON body, `atoi` integers,
 `ast_true` booleans), call the core, write `{"message": ...}` errors. Paths nobody routes answer 404
 "Resource not found"; a known path with another method answers 405 "Invalid method".
+
+REST is a bare ASGI app (`AriRest`), not a Starlette route: profiled under load, Starlette's middleware,
+router and Request/Response objects took twice the CPU of the ARI code itself, CPU the simulator takes from
+the platform benchmarked next to it. Replies are laid out byte for byte as Starlette's were.
 """
 
 from __future__ import annotations
@@ -15,13 +19,15 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
+from urllib.parse import parse_qsl
 
 import orjson
 from nebula_core.telemetry import get_logger
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.routing import WebSocketRoute
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from nebula_pbxsim.core.model import JsonDict
@@ -31,6 +37,10 @@ from nebula_pbxsim.runtime import SimRuntime
 from nebula_pbxsim.wav import recording_wav
 
 REALM = "Asterisk REST Interface"
+# The paths and methods the Starlette route `/ari/{path:path}` took before AriRest (Starlette adds HEAD to
+# GET); server.SimApp answers other methods under /ari/ as Starlette's routing did.
+ARI_PATH = re.compile(r"^/ari/(?P<path>.*)$")
+ARI_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"})
 log = get_logger(__name__)
 
 
@@ -39,25 +49,49 @@ def dumps(body: Any) -> bytes:
     return orjson.dumps(body)
 
 
-def ari_response(status: int, body: Any = None, headers: dict[str, str] | None = None) -> Response:
+class AriReply(NamedTuple):
+    """An HTTP answer as ASGI sends it, headers laid out as Starlette's `Response` did (`raw_headers`)."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+    def as_response(self) -> Response:
+        """The same answer as a Starlette `Response` (a refused WebSocket handshake is sent by Starlette)."""
+        response = Response(self.body, self.status)
+        response.raw_headers = list(self.headers)
+        return response
+
+
+def reply(status: int, body: bytes = b"", media_type: bytes | None = None,
+          headers: dict[str, str] | None = None) -> AriReply:
+    """Given headers, then content-length (none on 1xx/204/304), then content-type: Starlette's order."""
+    raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()] if headers else []
+    if not (status < 200 or status in (204, 304)):
+        raw.append((b"content-length", str(len(body)).encode("latin-1")))
+    if media_type is not None:
+        raw.append((b"content-type", media_type))
+    return AriReply(status, raw, body)
+
+
+def ari_response(status: int, body: Any = None, headers: dict[str, str] | None = None) -> AriReply:
     """A JSON response (204 and `None` bodies are empty)."""
     if body is None or status == 204:
-        return Response(status_code=status, headers=headers)
-    return Response(dumps(body), status_code=status, media_type="application/json", headers=headers)
+        return reply(status, headers=headers)
+    return reply(status, dumps(body), b"application/json", headers)
 
 
-def ari_error(status: int, message: str, headers: dict[str, str] | None = None, key: str = "message") -> Response:
+def ari_error(status: int, message: str, headers: dict[str, str] | None = None, key: str = "message") -> AriReply:
     """An ARI error body."""
     return ari_response(status, {key: message}, headers)
 
 
-def authorized(runtime: SimRuntime, headers: Any, query: Any) -> bool:
-    """HTTP basic auth or `api_key=user:pass`, as ARI accepts either."""
+def authorized(runtime: SimRuntime, authorization: str | None, api_key: str | None) -> bool:
+    """HTTP basic auth (the Authorization header) or `api_key=user:pass`, as ARI accepts either."""
     expected = f"{runtime.settings.ari_user}:{runtime.settings.ari_password}"
-    api_key = query.get("api_key")
     if api_key is not None:
         return bool(api_key == expected)
-    auth = headers.get("authorization", "")
+    auth = authorization or ""
     if auth.lower().startswith("basic "):
         try:
             return base64.b64decode(auth[6:].strip()).decode() == expected
@@ -66,9 +100,13 @@ def authorized(runtime: SimRuntime, headers: Any, query: Any) -> bool:
     return False
 
 
-def unauthorized() -> Response:
+def unauthorized() -> AriReply:
     """401 with the realm challenge."""
     return ari_error(401, "Authentication required", {"WWW-Authenticate": f'Basic realm="{REALM}"'})
+
+
+# Starlette's ServerErrorMiddleware answered this (PlainTextResponse) when something outside a handler raised.
+SERVER_ERROR = reply(500, b"Internal Server Error", b"text/plain; charset=utf-8")
 
 
 def ast_true(value: str | None) -> bool:
@@ -84,10 +122,30 @@ def atoi(value: str | None, default: int) -> int:
     return int(match.group(1)) if match else 0
 
 
+class Query:
+    """A query string's (name, value) pairs, parsed as Starlette's `QueryParams` parses them, at a third of its cost."""
+
+    __slots__ = ("pairs",)
+
+    def __init__(self, query_string: bytes) -> None:
+        self.pairs = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True) if query_string else []
+
+    def get(self, name: str) -> str | None:
+        """The last value of `name` (a repeated key's last one wins, as in QueryParams)."""
+        for key, value in reversed(self.pairs):
+            if key == name:
+                return value
+        return None
+
+    def getlist(self, name: str) -> list[str]:
+        """Every value of `name`, in order."""
+        return [value for key, value in self.pairs if key == name]
+
+
 class Params:
     """Request parameters from the query string, overridden by top-level fields of a JSON body."""
 
-    def __init__(self, query: Any, body: JsonDict | None) -> None:
+    def __init__(self, query: Query, body: JsonDict | None) -> None:
         self._query = query
         self._body = body or {}
 
@@ -139,10 +197,11 @@ class Params:
 
 @dataclass(frozen=True)
 class AriRoute:
-    """One ARI resource path and what each method does there."""
+    """One ARI resource path and what each method does there; `resource` is its first segment."""
 
+    resource: str
     pattern: re.Pattern[str]
-    methods: dict[str, Callable[..., Response]]
+    methods: dict[str, Callable[..., AriReply]]
 
 
 def _originate(p: Params, channel_id: str | None = None) -> OriginateRequest:
@@ -160,46 +219,45 @@ def build_routes(runtime: SimRuntime) -> list[AriRoute]:
     def sim() -> Simulator:
         return runtime.sim
 
-    def ok(body: Any) -> Response:
+    def ok(body: Any) -> AriReply:
         return ari_response(200, body)
 
-    def no_content(action: Callable[..., None]) -> Callable[..., Response]:
-        def handler(p: Params, **groups: str) -> Response:
+    def no_content(action: Callable[..., None]) -> Callable[..., AriReply]:
+        def handler(p: Params, **groups: str) -> AriReply:
             action(p, **groups)
             return ari_response(204)
         return handler
 
-    def created(body: JsonDict, location: str) -> Response:
+    def created(body: JsonDict, location: str) -> AriReply:
         return ari_response(201, body, {"Location": location})
 
-    def play(kind: str, target: str, p: Params, playback_id: str | None) -> Response:
+    def play(kind: str, target: str, p: Params, playback_id: str | None) -> AriReply:
         pb = sim().play(kind, target, p.list("media"), p.get("lang"), playback_id or p.get("playbackId"),
                         p.int("skipms", 3000), p.int("offsetms", 0))
         return created(pb, f"/playbacks/{pb['id']}")
 
-    def record(kind: str, target: str, p: Params) -> Response:
+    def record(kind: str, target: str, p: Params) -> AriReply:
         rec = sim().record(kind, target, p.get("name"), p.get("format"),
                            max_duration=p.int("maxDurationSeconds", 0), max_silence=p.int("maxSilenceSeconds", 0),
                            if_exists=p.get("ifExists") or "fail", beep=p.bool("beep"),
                            terminate_on=p.get("terminateOn") or "none")
         return created(rec, f"/recordings/live/{rec['name']}")
 
-    def stored_file(name: str) -> Response:
+    def stored_file(name: str) -> AriReply:
         rec = sim().get_stored(name)
-        data = recording_wav(rec.duration, sim().config.max_wav_seconds)
-        return Response(data, status_code=200, media_type="audio/wav")
+        return reply(200, recording_wav(rec.duration, sim().config.max_wav_seconds), b"audio/wav")
 
-    def dev_put(p: Params, name: str) -> Response:
+    def dev_put(p: Params, name: str) -> AriReply:
         sim().set_device_state(name, p.get("deviceState") or "")
         return ari_response(204)
 
-    def sound(sound_id: str) -> Response:
+    def sound(sound_id: str) -> AriReply:
         for item in sim().list_sounds():
             if item["id"] == sound_id:
                 return ok(item)
         raise AriError(404, "Sound not found")
 
-    table: list[tuple[str, dict[str, Callable[..., Response]]]] = [
+    table: list[tuple[str, dict[str, Callable[..., AriReply]]]] = [
         (r"/applications", {"GET": lambda p: ok(sim().list_applications())}),
         (r"/applications/(?P<app>[^/]+)", {"GET": lambda p, app: ok(sim().application_json(app))}),
         (r"/applications/(?P<app>[^/]+)/eventFilter", {"PUT": lambda p, app: ok(sim().set_event_filter(app, p.body))}),
@@ -296,28 +354,57 @@ def build_routes(runtime: SimRuntime) -> list[AriRoute]:
         (r"/sounds", {"GET": lambda p: ok(sim().list_sounds())}),
         (r"/sounds/(?P<sound_id>[^/]+)", {"GET": lambda p, sound_id: sound(sound_id)}),
     ]
-    return [AriRoute(re.compile(pattern + r"/?"), methods) for pattern, methods in table]
+    return [AriRoute(pattern.split("/")[1], re.compile(pattern + r"/?"), methods) for pattern, methods in table]
 
 
-def rest_route(runtime: SimRuntime) -> Route:
-    """One route for /ari/..., dispatched like Asterisk's resource tree."""
-    routes = build_routes(runtime)
+class AriRest:
+    """ARI REST as a bare ASGI app, dispatched like Asterisk's resource tree.
 
-    async def endpoint(request: Request) -> Response:
-        if not authorized(runtime, request.headers, request.query_params):
+    Routes are grouped by their first segment (`channels`, `bridges`, ...) so a request tries only the
+    patterns of its own resource, in the table's order.
+    """
+
+    def __init__(self, runtime: SimRuntime) -> None:
+        self.runtime = runtime
+        self.routes: dict[str, list[AriRoute]] = {}
+        for route in build_routes(runtime):
+            self.routes.setdefault(route.resource, []).append(route)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
+        """Answer an HTTP request whose path matched ARI_PATH (`path` is its part after /ari/)."""
+        try:
+            answer = await self.answer(scope, receive, path)
+        except Exception:
+            # As Starlette's ServerErrorMiddleware did: a plain 500, then the exception for the server to log.
+            await send({"type": "http.response.start", "status": 500, "headers": SERVER_ERROR.headers})
+            await send({"type": "http.response.body", "body": SERVER_ERROR.body})
+            raise
+        await send({"type": "http.response.start", "status": answer.status, "headers": answer.headers})
+        await send({"type": "http.response.body", "body": answer.body})
+
+    async def answer(self, scope: Scope, receive: Receive, path: str) -> AriReply:
+        """Authenticate, route, parse the body, call the handler."""
+        query = Query(scope["query_string"])
+        authorization = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                authorization = value.decode("latin-1")
+                break
+        if not authorized(self.runtime, authorization, query.get("api_key")):
             return unauthorized()
-        if runtime.is_down():
+        if self.runtime.is_down():
             return ari_error(503, "Asterisk not booted")
-        path = "/" + request.path_params["path"].strip("/")
-        for route in routes:
+        path = "/" + path.strip("/")
+        method: str = scope["method"]
+        for route in self.routes.get(path.split("/", 2)[1], ()):
             match = route.pattern.fullmatch(path)
             if match is None:
                 continue
-            handler = route.methods.get(request.method)
+            handler = route.methods.get(method)
             if handler is None:
                 return ari_error(405, "Invalid method")
             body: JsonDict | None = None
-            raw = await request.body()
+            raw = await read_body(receive)
             if raw.strip():
                 try:
                     parsed = json.loads(raw)
@@ -327,16 +414,25 @@ def rest_route(runtime: SimRuntime) -> Route:
                     return ari_error(400, "Request body must be a JSON object")
                 body = parsed
             try:
-                response: Response = handler(Params(request.query_params, body), **match.groupdict())
-                return response
+                return handler(Params(query, body), **match.groupdict())
             except AriError as exc:
                 return ari_error(exc.status, exc.message, key=exc.key)
             except Exception:
-                log.exception("pbxsim.ari_handler_failed", method=request.method, path=path)
+                log.exception("pbxsim.ari_handler_failed", method=method, path=path)
                 return ari_error(500, "Internal Server Error")
         return ari_error(404, "Resource not found")
 
-    return Route("/ari/{path:path}", endpoint, methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"])
+
+async def read_body(receive: Receive) -> bytes:
+    """The whole request body; a client gone before sending it raises ClientDisconnect, as Starlette did."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise ClientDisconnect()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def events_route(runtime: SimRuntime) -> WebSocketRoute:
@@ -344,15 +440,15 @@ def events_route(runtime: SimRuntime) -> WebSocketRoute:
 
     async def endpoint(websocket: WebSocket) -> None:
         query = websocket.query_params
-        if not authorized(runtime, websocket.headers, query):
-            await websocket.send_denial_response(unauthorized())
+        if not authorized(runtime, websocket.headers.get("authorization"), query.get("api_key")):
+            await websocket.send_denial_response(unauthorized().as_response())
             return
         apps = [a.strip() for a in (query.get("app") or "").split(",") if a.strip()]
         if not apps:
-            await websocket.send_denial_response(ari_error(400, "Missing param 'app'"))
+            await websocket.send_denial_response(ari_error(400, "Missing param 'app'").as_response())
             return
         if runtime.is_down():
-            await websocket.send_denial_response(ari_error(503, "Asterisk not booted"))
+            await websocket.send_denial_response(ari_error(503, "Asterisk not booted").as_response())
             return
         await websocket.accept()
         queue: asyncio.Queue[JsonDict | None] = asyncio.Queue()
@@ -369,6 +465,8 @@ def events_route(runtime: SimRuntime) -> WebSocketRoute:
                     with contextlib.suppress(Exception):
                         await websocket.close(code=1001)
                     return
+                # A text frame, as Asterisk's: ASGI carries text as str (the server encodes it again), so the
+                # decode stays; send_bytes would make it a binary frame.
                 await websocket.send_text(dumps(event).decode())
 
         async def drain() -> None:
@@ -391,8 +489,3 @@ def events_route(runtime: SimRuntime) -> WebSocketRoute:
             log.info("pbxsim.app_disconnected", apps=apps)
 
     return WebSocketRoute("/ari/events", endpoint)
-
-
-def ari_routes(runtime: SimRuntime) -> list[BaseRoute]:
-    """Every ARI route: the event WebSocket first, then REST."""
-    return [events_route(runtime), rest_route(runtime)]
