@@ -234,6 +234,10 @@ class Floor:
     talking: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)  # call -> agent on_call with it
     # agent -> (call, until): dials authorised but not yet in the log (held in memory only; CallStarted confirms)
     dial_holds: dict[uuid.UUID, tuple[uuid.UUID, datetime]] = field(default_factory=dict)
+    # Decisions on their way to the log (the router does not wait for them before deciding the next ones): their
+    # agents and offered calls are left out of every new decision until they are stored, or given up.
+    reserved_agents: set[uuid.UUID] = field(default_factory=set)
+    reserved_calls: set[uuid.UUID] = field(default_factory=set)
     _members: dict[uuid.UUID, dict[uuid.UUID, int]] | None = None
     _lines: dict[uuid.UUID, dict[uuid.UUID, int]] | None = None
 
@@ -349,6 +353,18 @@ class Floor:
                 self.put_agent(replace(agent, dialling=None))
             released.append(agent_id)
         return released
+
+    def reserve(self, decision: Decision) -> None:
+        """A decision is being stored: decide nothing else about its agent, nor offer its call again, meanwhile."""
+        self.reserved_agents.add(decision.agent_id)
+        if decision.offer_call_id is not None:
+            self.reserved_calls.add(decision.offer_call_id)
+
+    def release(self, decision: Decision) -> None:
+        """The decision is stored (and folded in) or given up."""
+        self.reserved_agents.discard(decision.agent_id)
+        if decision.offer_call_id is not None:
+            self.reserved_calls.discard(decision.offer_call_id)
 
     def note_ring_failure(self, offer_id: uuid.UUID, at: datetime) -> None:
         """The ring command for an offer failed; `settle` turns it into OfferFailed(failed) if still open."""
@@ -535,11 +551,14 @@ def authorize_dial(floor: Floor, agent_id: uuid.UUID, call_id: uuid.UUID) -> Age
 def settle(floor: Floor, now: datetime) -> list[Decision]:
     """Agent events that bring every agent in line with what the calls and clocks say (no new offers)."""
     decisions = []
+    reserved = floor.reserved_agents
     for agent_id in list(floor.watched):  # each decision is about one agent: their order does not matter
+        if agent_id in reserved:
+            continue
         decision = _settle_agent(floor, floor.agents[agent_id], now)
         if decision is not None:
             decisions.append(decision)
-    decided = {dec.agent_id for dec in decisions}
+    decided = {dec.agent_id for dec in decisions} | reserved
     for call_id in list(floor.unrecorded):
         call = floor.calls[call_id]
         answer = call.answered
@@ -728,9 +747,10 @@ def routable(floor: Floor, now: datetime) -> tuple[list[WaitingCall], list[Candi
     if len(floor.free) < len(floor.waiting):  # few free agents, many calls: only their queues can be served
         served = {q: queue_priority[q] for x in floor.free for q in members.get(x, ()) if q in queue_priority}
     waiting = []
+    reserved_calls = floor.reserved_calls
     for call_id in floor.waiting:
         call = floor.calls[call_id]
-        if (call.queue_id in served and call_id not in offered
+        if (call.queue_id in served and call_id not in offered and call_id not in reserved_calls
                 and (call.not_before is None or call.not_before <= now)):
             waiting.append(WaitingCall(call_id, call.queue_id, call.priority, call.queued_at or EPOCH))
     if not waiting:
@@ -741,8 +761,9 @@ def routable(floor: Floor, now: datetime) -> tuple[list[WaitingCall], list[Candi
         chosen = [x for x in floor.free if x in members and not wanted.isdisjoint(members[x])]
     else:
         chosen = list({x for q in wanted for x in lines[q] if x in floor.free})
-    agents = floor.agents
-    free = [Candidate(x, agents[x].idle_since or agents[x].since or EPOCH, members[x]) for x in chosen]
+    agents, reserved = floor.agents, floor.reserved_agents
+    free = [Candidate(x, agents[x].idle_since or agents[x].since or EPOCH, members[x]) for x in chosen
+            if x not in reserved]
     return waiting, free, queue_priority
 
 
@@ -776,13 +797,14 @@ def offer_decision(floor: Floor, call: Call, agent: Agent, now: datetime) -> Dec
 def still_valid(floor: Floor, decision: Decision, now: datetime) -> bool:
     """Whether a decision taken before an await still fits the floor (else decide again)."""
     agent = floor.agents.get(decision.agent_id)
-    if agent is None or agent.version != decision.expected_version:
+    if agent is None or agent.version != decision.expected_version or agent.agent_id in floor.reserved_agents:
         return False
     call_id = decision.offer_call_id
     if call_id is None:
         return True
     call = floor.calls.get(call_id)
     return (agent.free and call is not None and call.waiting and call_id not in floor.offers
+            and call_id not in floor.reserved_calls
             and (call.not_before is None or call.not_before <= now))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -229,18 +229,24 @@ async def test_a_conflicting_writer_makes_the_router_reload_and_decide_again() -
         await handlers.close()
 
 
-class RingingAppends(InMemoryEventStore):
-    """Appends of an agent's "ringing" state are held back until `release` is set, or the first one fails."""
+def ringing(event: Event) -> bool:
+    return isinstance(event, a.AgentStateChanged) and event.state == "ringing"
 
-    def __init__(self, *, hold: bool = False, fail_once: bool = False) -> None:
+
+class HeldAppends(InMemoryEventStore):
+    """Appends with an event that `match`es (an agent's "ringing" state by default) are held back until
+    `release` is set, or the first one fails."""
+
+    def __init__(self, *, hold: bool = False, fail_once: bool = False,
+                 match: Callable[[Event], bool] = ringing) -> None:
         super().__init__()
-        self.hold, self.fail_once = hold, fail_once
+        self.hold, self.fail_once, self.match = hold, fail_once, match
         self.release = asyncio.Event()
         self.held = self.refused = 0
 
     async def append(self, stream: str, events: Sequence[Event], expected_version: int | None, *,
                      atomic: bool = True) -> AppendResult:
-        if any(isinstance(e, a.AgentStateChanged) and e.state == "ringing" for e in events):
+        if any(self.match(e) for e in events):
             if self.fail_once and not self.refused:
                 self.refused += 1
                 raise ConnectionError("nats away")
@@ -251,7 +257,7 @@ class RingingAppends(InMemoryEventStore):
 
 
 async def test_a_round_does_not_wait_for_the_ringing_state_and_the_agents_next_decision_does() -> None:
-    store = RingingAppends(hold=True)
+    store = HeldAppends(hold=True)
     rig = await start_rig(store)
     try:
         ali, veli = rig.agents
@@ -285,7 +291,7 @@ async def test_a_round_does_not_wait_for_the_ringing_state_and_the_agents_next_d
 
 
 async def test_a_failed_ringing_append_leaves_the_offer_working() -> None:
-    store = RingingAppends(fail_once=True)
+    store = HeldAppends(fail_once=True)
     rig = await start_rig(store)
     try:
         ali, _ = rig.agents
@@ -300,6 +306,52 @@ async def test_a_failed_ringing_append_leaves_the_offer_working() -> None:
         events = [r.decode() for r in (await store.read(event_subject(TENANT, "agent", str(ali)))).events]
         assert [type(e).__name__ for e in events][-3:] == ["OfferMade", "OfferAccepted", "AgentStateChanged"]
         assert len(rig.adapter.rings) == 1
+    finally:
+        await rig.feed.stop()
+
+
+async def test_a_call_queued_while_an_offer_is_being_stored_is_offered_without_waiting_for_it() -> None:
+    store = HeldAppends(hold=True)
+    rig = await start_rig(store)
+    try:
+        ali, veli = rig.agents
+        await go_inbound(rig, ali, veli)
+        first = call_queued(TENANT, rig.queue_id, when=rig.clock.now)
+        store.match = lambda e: isinstance(e, a.OfferMade) and e.call_id == first.call_id
+        await rig.put(first)
+        await wait_until(lambda: store.held == 1)
+        second = call_queued(TENANT, rig.queue_id, when=rig.clock.now)
+        await rig.put(second)
+        # The second call goes to the other agent while the first offer is on its way to the log: neither the
+        # first call (older, so first in line) nor its agent is chosen again meanwhile.
+        await wait_until(lambda: len(rig.adapter.rings) == 1)
+        assert (rig.adapter.rings[0].call_id, rig.adapter.rings[0].agent_id) == (second.call_id, veli)
+        assert rig.agent(ali).offer is None and rig.agent(ali).state == "inbound"
+        store.release.set()
+        await wait_until(lambda: len(rig.adapter.rings) == 2)
+        await rig.settled()
+        assert (rig.adapter.rings[1].call_id, rig.adapter.rings[1].agent_id) == (first.call_id, ali)
+        assert {rig.agent(x).state for x in (ali, veli)} == {"ringing"}
+        assert rig.handlers.floors[TENANT].reserved_agents == set() == rig.handlers.floors[TENANT].reserved_calls
+    finally:
+        await rig.feed.stop()
+
+
+async def test_an_offer_that_could_not_be_stored_is_decided_again() -> None:
+    store = HeldAppends(fail_once=True, match=lambda e: isinstance(e, a.OfferMade))
+    rig = await start_rig(store)
+    try:
+        ali, _ = rig.agents
+        await go_inbound(rig, ali)
+        call = call_queued(TENANT, rig.queue_id, when=rig.clock.now)
+        await rig.put(call)
+        await wait_until(lambda: rig.adapter.rings, timeout=5)  # after the router's retry delay
+        await rig.settled()
+        assert store.refused == 1
+        assert [(r.call_id, r.agent_id) for r in rig.adapter.rings] == [(call.call_id, ali)]
+        events = [r.decode() for r in (await store.read(event_subject(TENANT, "agent", str(ali)))).events]
+        assert [type(e).__name__ for e in events][-2:] == ["OfferMade", "AgentStateChanged"]
+        assert rig.handlers.floors[TENANT].reserved_agents == set()
     finally:
         await rig.feed.stop()
 
