@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -256,12 +257,21 @@ class HeldAppends(InMemoryEventStore):
         return await super().append(stream, events, expected_version, atomic=atomic)
 
 
-async def test_a_round_does_not_wait_for_the_ringing_state_and_the_agents_next_decision_does() -> None:
-    store = HeldAppends(hold=True)
+@contextlib.asynccontextmanager
+async def inbound_rig(store: HeldAppends) -> AsyncIterator[tuple[Rig, uuid.UUID, uuid.UUID]]:
+    """A rig on `store` whose two agents are inbound (the first longest idle); its feed stops afterwards."""
     rig = await start_rig(store)
     try:
         ali, veli = rig.agents
         await go_inbound(rig, ali, veli)
+        yield rig, ali, veli
+    finally:
+        await rig.feed.stop()
+
+
+async def test_a_round_does_not_wait_for_the_ringing_state_and_the_agents_next_decision_does() -> None:
+    store = HeldAppends(hold=True)
+    async with inbound_rig(store) as (rig, _, _):
         first = call_queued(TENANT, rig.queue_id, when=rig.clock.now)
         await rig.put(first)
         await wait_until(lambda: len(rig.adapter.rings) == 1 and store.held == 1)
@@ -286,16 +296,11 @@ async def test_a_round_does_not_wait_for_the_ringing_state_and_the_agents_next_d
         assert (await kinds())[-4:] == ["OfferMade:", "AgentStateChanged:ringing", "OfferAccepted:",
                                         "AgentStateChanged:on_call"]
         assert rig.agent(ring.agent_id).state == "on_call"
-    finally:
-        await rig.feed.stop()
 
 
 async def test_a_failed_ringing_append_leaves_the_offer_working() -> None:
     store = HeldAppends(fail_once=True)
-    rig = await start_rig(store)
-    try:
-        ali, _ = rig.agents
-        await go_inbound(rig, ali)
+    async with inbound_rig(store) as (rig, ali, _):
         call = call_queued(TENANT, rig.queue_id, when=rig.clock.now)
         await rig.put(call)
         await wait_until(lambda: rig.adapter.rings and store.refused == 1)
@@ -306,16 +311,11 @@ async def test_a_failed_ringing_append_leaves_the_offer_working() -> None:
         events = [r.decode() for r in (await store.read(event_subject(TENANT, "agent", str(ali)))).events]
         assert [type(e).__name__ for e in events][-3:] == ["OfferMade", "OfferAccepted", "AgentStateChanged"]
         assert len(rig.adapter.rings) == 1
-    finally:
-        await rig.feed.stop()
 
 
 async def test_a_call_queued_while_an_offer_is_being_stored_is_offered_without_waiting_for_it() -> None:
     store = HeldAppends(hold=True)
-    rig = await start_rig(store)
-    try:
-        ali, veli = rig.agents
-        await go_inbound(rig, ali, veli)
+    async with inbound_rig(store) as (rig, ali, veli):
         first = call_queued(TENANT, rig.queue_id, when=rig.clock.now)
         store.match = lambda e: isinstance(e, a.OfferMade) and e.call_id == first.call_id
         await rig.put(first)
@@ -333,16 +333,11 @@ async def test_a_call_queued_while_an_offer_is_being_stored_is_offered_without_w
         assert (rig.adapter.rings[1].call_id, rig.adapter.rings[1].agent_id) == (first.call_id, ali)
         assert {rig.agent(x).state for x in (ali, veli)} == {"ringing"}
         assert rig.handlers.floors[TENANT].reserved_agents == set() == rig.handlers.floors[TENANT].reserved_calls
-    finally:
-        await rig.feed.stop()
 
 
 async def test_an_offer_that_could_not_be_stored_is_decided_again() -> None:
     store = HeldAppends(fail_once=True, match=lambda e: isinstance(e, a.OfferMade))
-    rig = await start_rig(store)
-    try:
-        ali, _ = rig.agents
-        await go_inbound(rig, ali)
+    async with inbound_rig(store) as (rig, ali, _):
         call = call_queued(TENANT, rig.queue_id, when=rig.clock.now)
         await rig.put(call)
         await wait_until(lambda: rig.adapter.rings, timeout=5)  # after the router's retry delay
@@ -352,8 +347,6 @@ async def test_an_offer_that_could_not_be_stored_is_decided_again() -> None:
         events = [r.decode() for r in (await store.read(event_subject(TENANT, "agent", str(ali)))).events]
         assert [type(e).__name__ for e in events][-2:] == ["OfferMade", "AgentStateChanged"]
         assert rig.handlers.floors[TENANT].reserved_agents == set()
-    finally:
-        await rig.feed.stop()
 
 
 async def test_commands_and_queries_answer_typed_errors_and_states(rig: Rig) -> None:

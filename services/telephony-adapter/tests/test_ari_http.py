@@ -170,40 +170,22 @@ async def test_a_connection_closed_as_the_request_goes_out_is_retried_once_on_a_
         ["GET /ari/first HTTP/1.1", "POST /ari/second HTTP/1.1"], ["POST /ari/second HTTP/1.1"]]
 
 
-async def test_a_new_connection_closed_without_an_answer_is_unavailable_not_retried() -> None:
-    async def never(conn: int, n: int, line: str, w: asyncio.StreamWriter) -> bool:
-        return False
+@pytest.mark.parametrize(("reply", "keep", "message"), [
+    (b"", False, "closed before any answer"),  # a new connection: not sent again
+    (ok(b'{"id":"0123456789"}')[:-5], False, "middle of the answer"),
+    (b"SSH-2.0-OpenSSH_9.2\r\n\r\n", True, "malformed HTTP answer"),
+], ids=["no answer", "cut short", "not http"])
+async def test_broken_answers_are_unavailable(reply: bytes, keep: bool, message: str) -> None:
+    async def broken(conn: int, n: int, line: str, w: asyncio.StreamWriter) -> bool:
+        w.write(reply)
+        return keep
 
-    async with server(never) as (port, seen):
+    async with server(broken) as (port, seen):
         pool = HttpPool(f"http://127.0.0.1:{port}", {})
-        with pytest.raises(HttpUnavailable, match="closed before any answer"):
+        with pytest.raises(HttpUnavailable, match=message):
             await pool.request("POST", "/ari/channels")
         await pool.close()
     assert len(seen.requests) == 1
-
-
-async def test_an_answer_cut_short_is_unavailable() -> None:
-    async def cut(conn: int, n: int, line: str, w: asyncio.StreamWriter) -> bool:
-        w.write(ok(b'{"id":"0123456789"}')[:-5])
-        return False
-
-    async with server(cut) as (port, _):
-        pool = HttpPool(f"http://127.0.0.1:{port}", {})
-        with pytest.raises(HttpUnavailable, match="middle of the answer"):
-            await pool.request("GET", "/ari/channels")
-        await pool.close()
-
-
-async def test_an_answer_that_is_not_http_is_unavailable() -> None:
-    async def garbage(conn: int, n: int, line: str, w: asyncio.StreamWriter) -> bool:
-        w.write(b"SSH-2.0-OpenSSH_9.2\r\n\r\n")
-        return True
-
-    async with server(garbage) as (port, _):
-        pool = HttpPool(f"http://127.0.0.1:{port}", {})
-        with pytest.raises(HttpUnavailable, match="malformed HTTP answer"):
-            await pool.request("GET", "/ari/channels")
-        await pool.close()
 
 
 async def test_chunked_answers_are_joined() -> None:
