@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from nebula_contracts import calls as c
+from nebula_contracts.errors import NotFound
 from nebula_core.deadletter import InMemoryDeadLetters
 from nebula_telephony.ari.models import Channel
 from nebula_telephony.handlers import TelephonyHandlers
@@ -228,3 +229,63 @@ async def test_an_agent_who_answers_before_asterisk_answered_the_customer_is_con
         < paths.index("/bridges"), "answered, music started, then connected: no music starting in the call"
     kinds_now = kinds(await replay.events(call.call_id))
     assert kinds_now.index("CallAnswered") < kinds_now.index("CallConnected"), kinds_now
+
+
+class HeldAnswerRecord:
+    """A replay of `inbound_answered` whose `CallAnswered` append waits until `release` is set."""
+
+    def __init__(self) -> None:
+        self.replay = Replay("inbound_answered")
+        self.release, self.holding = asyncio.Event(), asyncio.Event()
+        append = self.replay.store.append
+
+        async def held(stream: str, events: Any, expected_version: int | None, *, atomic: bool = True) -> Any:
+            if any(e.type == "CallAnswered" for e in events):
+                self.holding.set()
+                await self.release.wait()
+            return await append(stream, events, expected_version, atomic=atomic)
+
+        self.replay.store.append = held  # type: ignore[method-assign]
+        self.start = next(r["msg"] for r in self.replay.records if r["dir"] == "event"
+                          and r["msg"].get("type") == "StasisStart" and r["msg"]["args"][0] == "inbound")
+
+    async def answering(self) -> Any:
+        """The call, once its answer's record is on its way (held)."""
+        await self.replay.handlers.on_ari_message(self.start)
+        await asyncio.wait_for(self.holding.wait(), 5)
+        return next(iter(self.replay.handlers.calls.values()))
+
+    def ring(self, call: Any) -> asyncio.Task[dict[str, Any]]:
+        return asyncio.create_task(self.replay.handlers.ring_agent(c.RingAgent(
+            tenant_id=TENANT, call_id=call.call_id, offer_id=uuid.uuid4(), agent_id=AGENTS["1001"], endpoint="1001",
+            timeout_s=20)))
+
+
+async def test_the_ring_does_not_wait_for_the_answers_record_and_is_recorded_after_it() -> None:
+    held = HeldAnswerRecord()
+    call = await held.answering()
+    ring = held.ring(call)
+    await wait_until(lambda: held.replay.ari.sent("POST", "/channels"), timeout=5)  # out while the answer is held
+    await asyncio.sleep(0.05)
+    assert not ring.done(), "its record waits for its turn"
+    held.release.set()
+    assert "channel_id" in await asyncio.wait_for(ring, 5)
+    await held.replay.handlers.settle()
+    recorded = kinds(await held.replay.events(call.call_id))
+    assert recorded.index("CallAnswered") < recorded.index("AgentLegRinging"), recorded
+
+
+async def test_a_ring_behind_other_work_of_the_call_waits_its_turn() -> None:
+    held = HeldAnswerRecord()
+    call = await held.answering()
+    customer = held.start["channel"]["id"]
+    hangup = next(r["msg"] for r in held.replay.records if r["dir"] == "event"
+                  and r["msg"].get("type") == "ChannelDestroyed" and r["msg"]["channel"]["id"] == customer)
+    await held.replay.handlers.on_ari_message(hangup)  # the customer leaves: queued behind the answer's step
+    ring = held.ring(call)
+    await asyncio.sleep(0.05)
+    assert not held.replay.ari.sent("POST", "/channels") and not ring.done()
+    held.release.set()
+    with pytest.raises(NotFound, match="already ended"):
+        await asyncio.wait_for(ring, 5)
+    assert not held.replay.ari.sent("POST", "/channels"), "nobody is rung for a call that has ended"
