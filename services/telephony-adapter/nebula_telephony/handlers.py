@@ -337,16 +337,19 @@ class TelephonyHandlers:
         self.workers.submit(call_id, lambda: self._on_call_event(call_id, event))
 
     def _call_of(self, event: Any) -> uuid.UUID | None:
-        channel = getattr(event, "channel", None) or getattr(event, "peer", None)
+        # The models' fields straight from their __dict__: a pydantic model answers getattr() of a field it does
+        # not have by raising inside its __getattr__, which cost more than the rest of this lookup.
+        fields = vars(event)
+        channel = fields.get("channel") or fields.get("peer")
         if isinstance(event, ari.StasisStart) and event.args[:1] in LEG_ARGS and len(event.args) > 1:
             with contextlib.suppress(ValueError):
                 return uuid.UUID(event.args[1])
         if channel is not None and channel.id in self.by_channel:
             return self.by_channel[channel.id]
-        for holder in ("bridge", "playback", "recording"):
-            obj = getattr(event, holder, None)
+        for holder in ("playback", "recording"):
+            obj = fields.get(holder)
             if obj is not None:
-                ident = str(getattr(obj, "id", None) or getattr(obj, "name", ""))
+                ident = str(vars(obj).get("id") or vars(obj).get("name") or "")
                 call_id = domain.call_id_from_ids(ident)
                 if call_id in self.calls:
                     return call_id

@@ -104,42 +104,12 @@ class StasisStart(AriEvent):
     replace_channel: Channel | None = None
 
 
-class StasisEnd(AriEvent):
-    """A channel left our application."""
-
-    type: Literal["StasisEnd"]
-    channel: Channel
-
-
-class ChannelCreated(AriEvent):
-    """A channel was created (subscribeAll shows originated legs before they enter Stasis)."""
-
-    type: Literal["ChannelCreated"]
-    channel: Channel
-
-
 class ChannelDestroyed(AriEvent):
     """A channel is gone; `cause` is the real Q.850 outcome (unlike ChannelHangupRequest's)."""
 
     type: Literal["ChannelDestroyed"]
     cause: int = 0
     cause_txt: str = ""
-    channel: Channel
-
-
-class ChannelHangupRequest(AriEvent):
-    """A hang-up was asked for; with `soft` the cause is a soft-hangup flag, not Q.850 (surprise 1)."""
-
-    type: Literal["ChannelHangupRequest"]
-    cause: int | None = None
-    soft: bool | None = None
-    channel: Channel
-
-
-class ChannelStateChange(AriEvent):
-    """A channel's state changed (Ring, Ringing, Up, ...)."""
-
-    type: Literal["ChannelStateChange"]
     channel: Channel
 
 
@@ -177,43 +147,6 @@ class ChannelUnhold(AriEvent):
     channel: Channel
 
 
-class ChannelEnteredBridge(AriEvent):
-    """A channel joined a bridge."""
-
-    type: Literal["ChannelEnteredBridge"]
-    bridge: Bridge
-    channel: Channel | None = None
-
-
-class ChannelLeftBridge(AriEvent):
-    """A channel left a bridge."""
-
-    type: Literal["ChannelLeftBridge"]
-    bridge: Bridge
-    channel: Channel
-
-
-class BridgeCreated(AriEvent):
-    """A bridge exists."""
-
-    type: Literal["BridgeCreated"]
-    bridge: Bridge
-
-
-class BridgeDestroyed(AriEvent):
-    """A bridge is gone."""
-
-    type: Literal["BridgeDestroyed"]
-    bridge: Bridge
-
-
-class PlaybackStarted(AriEvent):
-    """Media started playing."""
-
-    type: Literal["PlaybackStarted"]
-    playback: Playback
-
-
 class PlaybackFinished(AriEvent):
     """Media stopped: `done`, `cancelled` or `failed` (a missing file, for instance)."""
 
@@ -243,19 +176,19 @@ class RecordingFailed(AriEvent):
 
 
 KnownEvent = Annotated[
-    StasisStart | StasisEnd | ChannelCreated | ChannelDestroyed | ChannelHangupRequest | ChannelStateChange
-    | Dial | ChannelDtmfReceived | ChannelHold | ChannelUnhold | ChannelEnteredBridge | ChannelLeftBridge
-    | BridgeCreated | BridgeDestroyed | PlaybackStarted | PlaybackFinished | RecordingStarted
-    | RecordingFinished | RecordingFailed,
+    StasisStart | ChannelDestroyed | Dial | ChannelDtmfReceived | ChannelHold | ChannelUnhold | PlaybackFinished
+    | RecordingStarted | RecordingFinished | RecordingFailed,
     Field(discriminator="type"),
 ]
 _known: TypeAdapter[Any] = TypeAdapter(KnownEvent)
 KNOWN_TYPES = frozenset({
-    "StasisStart", "StasisEnd", "ChannelCreated", "ChannelDestroyed", "ChannelHangupRequest",
-    "ChannelStateChange", "Dial", "ChannelDtmfReceived", "ChannelHold", "ChannelUnhold", "ChannelEnteredBridge",
-    "ChannelLeftBridge", "BridgeCreated", "BridgeDestroyed", "PlaybackStarted", "PlaybackFinished",
-    "RecordingStarted", "RecordingFinished", "RecordingFailed",
+    "StasisStart", "ChannelDestroyed", "Dial", "ChannelDtmfReceived", "ChannelHold", "ChannelUnhold",
+    "PlaybackFinished", "RecordingStarted", "RecordingFinished", "RecordingFailed",
 })
+"""The event types the adapter acts on: the only ones it asks Asterisk for (`eventFilter`, decision 0008).
+
+Channel creation, state changes, hang-up requests, bridge entries and exits, StasisEnd and playback starts are
+left out: nothing is decided on them (16 of the 23 events of an answered inbound call are not sent at all)."""
 
 
 def parse_event(message: dict[str, Any]) -> Any | None:
