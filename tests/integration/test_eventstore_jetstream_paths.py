@@ -19,7 +19,7 @@ from nebula_contracts.subjects import EVENTS_STREAM, event_subject
 from nebula_core import telemetry
 from nebula_core.eventstore import jetstream
 from nebula_core.eventstore.jetstream import JetStreamEventStore, ensure_streams
-from nebula_core.eventstore.port import RecordedEvent
+from nebula_core.eventstore.port import ConcurrencyConflict, RecordedEvent
 from nebula_core.telemetry import tracer
 
 from tests.support import wait_until
@@ -206,3 +206,67 @@ async def test_many_appends_in_flight_each_get_their_own_ack(nc: NatsClient) -> 
     assert len(set(positions)) == 64
     for s, position in zip(streams, positions, strict=True):
         assert (await store.read(s)).version == position
+
+
+def updated(event: d.QueueCreated) -> d.QueueUpdated:
+    return d.QueueUpdated(tenant_id=event.tenant_id, queue_id=event.queue_id, config=event.config)
+
+
+async def test_an_in_order_append_goes_out_at_once_and_each_event_lands_right_after_the_one_before(
+        nc: NatsClient, nats_url: str) -> None:
+    store = JetStreamEventStore(nc)
+    t = tenant()
+    first = created(t, "q")
+    stream = event_subject(t, "queue", str(first.queue_id))
+    published: list[str] = []
+    publish = nc.publish
+
+    async def noted(subject: str, payload: bytes = b"", reply: str = "", headers: Any = None) -> None:
+        if headers and "Nats-Expected-Last-Msg-Id" in headers:
+            published.append(f"{len(store._acks._waiting)} acks awaited")  # this one's and those before it
+        await publish(subject, payload, reply=reply, headers=headers)
+
+    nc.publish = noted  # type: ignore[method-assign]
+    try:
+        result = await store.append(stream, [first, updated(first), updated(first)], expected_version=0,
+                                    atomic=False)
+    finally:
+        nc.publish = publish  # type: ignore[method-assign]
+    assert published == ["2 acks awaited", "3 acks awaited"]  # no event waited for the ack of the one before
+    assert result.positions == [result.positions[0] + i for i in range(3)]
+    assert [r.position for r in (await store.read(stream)).events] == result.positions
+
+
+async def test_an_in_order_append_that_another_writer_cuts_in_on_goes_on_one_by_one(
+        nc: NatsClient, nats_url: str) -> None:
+    store = JetStreamEventStore(nc)
+    other = await nats.connect(nats_url)
+    try:
+        t = tenant()
+        first = created(t, "q")
+        stream = event_subject(t, "queue", str(first.queue_id))
+        foreign = created(t, "other")
+        publish = nc.publish
+
+        async def cut_in(subject: str, payload: bytes = b"", reply: str = "", headers: Any = None) -> None:
+            await publish(subject, payload, reply=reply, headers=headers)
+            if headers and headers.get("Nats-Msg-Id") == str(first.event_id):
+                await nc.flush()  # ours is at the server; now someone else's lands before our next one
+                await JetStreamEventStore(other).append(event_subject(t, "queue", str(foreign.queue_id)),
+                                                        [foreign], expected_version=0)
+
+        nc.publish = cut_in  # type: ignore[method-assign]
+        try:
+            result = await store.append(stream, [first, updated(first)], expected_version=0, atomic=False)
+        finally:
+            nc.publish = publish  # type: ignore[method-assign]
+        p = result.positions[0]
+        assert result.positions == [p, p + 2]  # the foreign event sits at p + 1: the second went on its own
+        assert [r.position for r in (await store.read(stream)).events] == [p, p + 2]
+        # The first refused (the stream moved on): nothing of the append is stored.
+        again = created(t, "again")
+        with pytest.raises(ConcurrencyConflict):
+            await store.append(stream, [again, updated(again)], expected_version=p, atomic=False)
+        assert [r.position for r in (await store.read(stream)).events] == [p, p + 2]
+    finally:
+        await other.close()
