@@ -317,12 +317,17 @@ class MemoryCopy(abc.ABC):
 
     name: str = "memory-copy"
     subjects: tuple[str, ...] = ()
+    independent_subjects: bool = False
+    """True when `apply` never depends on the order between events of different `subjects` (each keeps maps of
+    its own): each subject is then followed by a consumer of its own, filtered by the server. One consumer for
+    several subjects has one covering filter (`evt.*.*.*`), and with it every call and agent event of the log
+    reaches the process only to be dropped."""
 
     def __init__(self, store: EventStore):
         self._store = store
-        self.position = 0
+        self.position = 0  # the highest position applied
         self.ready = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     @abc.abstractmethod
     def apply(self, event: Event) -> None:
@@ -330,26 +335,39 @@ class MemoryCopy(abc.ABC):
 
     async def start(self) -> None:
         """Follow the events from the beginning."""
-        self._task = asyncio.create_task(self._follow(), name=self.name)
+        split = self.independent_subjects and len(self.subjects) > 1
+        groups = [(subject,) for subject in self.subjects] if split else [tuple(self.subjects)]
+        caught_up = [asyncio.Event() for _ in groups]
+        self._tasks = [asyncio.create_task(self._follow(group, done), name=f"{self.name}:{i}")
+                       for i, (group, done) in enumerate(zip(groups, caught_up, strict=True))]
+        self._tasks.append(asyncio.create_task(self._ready_when(caught_up), name=f"{self.name}:ready"))
 
     async def stop(self) -> None:
         """Stop following."""
-        if self._task:
-            await cancel_until_done(self._task)
+        for task in self._tasks:
+            await cancel_until_done(task)
+        self._tasks = []
 
-    async def _follow(self) -> None:
+    async def _ready_when(self, caught_up: list[asyncio.Event]) -> None:
+        for done in caught_up:
+            await done.wait()
+        self.ready.set()
+
+    async def _follow(self, subjects: tuple[str, ...], caught_up: asyncio.Event) -> None:
+        position = 0
         while True:
             try:
-                async for batch in self._store.subscribe(self.position + 1, self.subjects):
+                async for batch in self._store.subscribe(position + 1, subjects):
                     if not batch:
-                        self.ready.set()
+                        caught_up.set()
                     for record in batch:
                         try:
                             self.apply(record.decode())
                         except Exception as exc:  # a bad event must not stop the copy
                             log.error("memory_copy.bad_event", copy=self.name, position=record.position,
                                       error=repr(exc))
-                        self.position = record.position
+                        position = record.position
+                        self.position = max(self.position, position)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -26,7 +26,7 @@ log = get_logger(__name__)
 CallDirection = Literal["inbound", "outbound"]
 
 BLACKLIST_SUBJECTS = (f"evt.*.{b.AGGREGATE_BLACKLIST_ENTRY}.*",)
-DIRECTORY_SUBJECTS = ("evt.*.user.*", "evt.*.queue.*", "evt.*.number.*", "evt.*.ivr.*", "evt.*.tenant.*")
+DIRECTORY_SUBJECTS = ("evt.*.user.*", "evt.*.queue.*", "evt.*.number.*", "evt.*.ivr.*")
 
 
 def to_e164(raw: str, region: str = "TR") -> str:
@@ -67,6 +67,7 @@ class DirectoryCache(MemoryCopy):
 
     name = "directory-cache"
     subjects = DIRECTORY_SUBJECTS
+    independent_subjects = True  # users, queues, numbers and menus: each in maps of their own
 
     def __init__(self, store: EventStore):
         super().__init__(store)
