@@ -69,7 +69,9 @@ async def test_ari_errors_keep_their_status_headers_and_bodies(app: SimApp) -> N
     assert await call(app, "PUT", "/ari/channels") == json_reply(405, {"message": "Invalid method"})
     assert await call(app, "OPTIONS", "/ari/channels") == json_reply(405, {"message": "Invalid method"})
     challenge = (b"www-authenticate", b'Basic realm="Asterisk REST Interface"')
-    for headers in ((), ((b"authorization", b"Basic " + base64.b64encode(b"nebula:wrong")),)):
+    for headers in ((), ((b"authorization", b"Basic " + base64.b64encode(b"nebula:wrong")),),
+                    ((b"authorization", "Basic ne\u00e7ula".encode("latin-1")),),  # not ASCII
+                    ((b"authorization", b"Basic " + base64.b64encode(b"\xff\xfe:x")),)):  # not UTF-8 inside
         assert await call(app, "GET", "/ari/channels", headers=headers) == json_reply(
             401, {"message": "Authentication required"}, challenge)
     assert await call(app, "POST", "/ari/channels", body=(b"{nope",)) == json_reply(
