@@ -6,6 +6,7 @@ from tests.support import (  # noqa: F401
     auth,
     create_tenant,
     login,
+    nc,
     new_pg_database,
     start_platform,
     stop_platform,

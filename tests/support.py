@@ -50,6 +50,18 @@ def nats_url(nats_server: EmbeddedNats) -> str:
     return nats_server.url
 
 
+@pytest_asyncio.fixture(loop_scope="session")
+async def nc(nats_url: str) -> AsyncIterator[Any]:
+    """A NATS connection to the session's server, with the event streams in place."""
+    import nats
+    from nebula_core.eventstore.jetstream import ensure_streams
+
+    conn = await nats.connect(nats_url)
+    await ensure_streams(conn)
+    yield conn
+    await conn.close()
+
+
 # ---------------------------------------------------------------- PostgreSQL
 
 

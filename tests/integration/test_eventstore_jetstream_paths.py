@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import nats
 import pytest
-import pytest_asyncio
 from nats.aio.client import Client as NatsClient
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.errors import NoStreamResponseError
@@ -18,21 +16,13 @@ from nebula_contracts import directory as d
 from nebula_contracts.subjects import EVENTS_STREAM, event_subject
 from nebula_core import telemetry
 from nebula_core.eventstore import jetstream
-from nebula_core.eventstore.jetstream import JetStreamEventStore, ensure_streams
+from nebula_core.eventstore.jetstream import JetStreamEventStore
 from nebula_core.eventstore.port import ConcurrencyConflict, RecordedEvent
 from nebula_core.telemetry import tracer
 
 from tests.support import wait_until
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def nc(nats_url: str) -> AsyncIterator[NatsClient]:
-    conn = await nats.connect(nats_url)
-    await ensure_streams(conn)
-    yield conn
-    await conn.close()
 
 
 def tenant() -> str:

@@ -3,29 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 
-import nats
 import pytest
-import pytest_asyncio
 from nats.aio.client import Client as NatsClient
 from nebula_contracts import directory as d
 from nebula_contracts.envelope import Event
 from nebula_contracts.subjects import EVENTS_STREAM, event_subject
-from nebula_core.eventstore.jetstream import JetStreamEventStore, ensure_streams
+from nebula_core.eventstore.jetstream import JetStreamEventStore
 from nebula_core.projections import MemoryCopy
 
 from tests.support import wait_until
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def nc(nats_url: str) -> AsyncIterator[NatsClient]:
-    conn = await nats.connect(nats_url)
-    await ensure_streams(conn)
-    yield conn
-    await conn.close()
 
 
 class Seen(MemoryCopy):

@@ -16,6 +16,8 @@ import uvloop
 from nebula_telephony.ari.client import AriClient, AriError, AriUnavailable
 from nebula_telephony.ari.http import HttpPool, HttpUnavailable
 
+from tests.support import wait_until
+
 
 @dataclass
 class Seen:
@@ -116,8 +118,8 @@ async def test_requests_at_once_use_their_own_connections() -> None:
     async with server(slow) as (port, seen):
         pool = HttpPool(f"http://127.0.0.1:{port}", {}, limit=2)
         calls = [asyncio.create_task(pool.request("GET", f"/ari/{i}")) for i in range(3)]
-        await asyncio.sleep(0.2)
-        assert len(seen.connections) == 2  # the third waits for a free connection (limit)
+        await wait_until(lambda: len(seen.requests) == 2, timeout=5)
+        assert len(seen.connections) == 2 and not calls[2].done()  # the third waits for a free connection
         release.set()
         assert [s for s, _ in await asyncio.gather(*calls)] == [200, 200, 200]
         assert len(seen.connections) == 2
@@ -202,9 +204,11 @@ async def test_chunked_answers_are_joined() -> None:
 
 
 async def test_no_answer_in_time_raises_timeout_and_drops_the_connection() -> None:
+    given_up = asyncio.Event()
+
     async def silent(conn: int, n: int, line: str, w: asyncio.StreamWriter) -> bool:
         if conn == 0:
-            await asyncio.sleep(5)
+            await given_up.wait()  # answers nothing while the client waits
             return False
         w.write(ok())
         return True
@@ -214,6 +218,7 @@ async def test_no_answer_in_time_raises_timeout_and_drops_the_connection() -> No
         with pytest.raises(TimeoutError):
             await pool.request("GET", "/ari/slow")
         assert (await pool.request("GET", "/ari/next"))[0] == 200  # not on the abandoned connection
+        given_up.set()
         await pool.close()
     assert len(seen.connections) == 2
 
