@@ -238,6 +238,10 @@ class Floor:
     # agents and offered calls are left out of every new decision until they are stored, or given up.
     reserved_agents: set[uuid.UUID] = field(default_factory=set)
     reserved_calls: set[uuid.UUID] = field(default_factory=set)
+    # Agents whose decision's later events (the new state after an offer's first event) are on their way to the
+    # log: until they are folded in, the agent looks half-moved (an offer closed, still "ringing"), so nothing is
+    # decided about them (a decision would only be refused when it met the events, and taken again, and again).
+    trailing_agents: set[uuid.UUID] = field(default_factory=set)
     _members: dict[uuid.UUID, dict[uuid.UUID, int]] | None = None
     _lines: dict[uuid.UUID, dict[uuid.UUID, int]] | None = None
 
@@ -551,7 +555,7 @@ def authorize_dial(floor: Floor, agent_id: uuid.UUID, call_id: uuid.UUID) -> Age
 def settle(floor: Floor, now: datetime) -> list[Decision]:
     """Agent events that bring every agent in line with what the calls and clocks say (no new offers)."""
     decisions = []
-    reserved = floor.reserved_agents
+    reserved = floor.reserved_agents | floor.trailing_agents
     for agent_id in list(floor.watched):  # each decision is about one agent: their order does not matter
         if agent_id in reserved:
             continue
@@ -761,9 +765,9 @@ def routable(floor: Floor, now: datetime) -> tuple[list[WaitingCall], list[Candi
         chosen = [x for x in floor.free if x in members and not wanted.isdisjoint(members[x])]
     else:
         chosen = list({x for q in wanted for x in lines[q] if x in floor.free})
-    agents, reserved = floor.agents, floor.reserved_agents
+    agents, reserved, trailing = floor.agents, floor.reserved_agents, floor.trailing_agents
     free = [Candidate(x, agents[x].idle_since or agents[x].since or EPOCH, members[x]) for x in chosen
-            if x not in reserved]
+            if x not in reserved and x not in trailing]
     return waiting, free, queue_priority
 
 
@@ -797,7 +801,8 @@ def offer_decision(floor: Floor, call: Call, agent: Agent, now: datetime) -> Dec
 def still_valid(floor: Floor, decision: Decision, now: datetime) -> bool:
     """Whether a decision taken before an await still fits the floor (else decide again)."""
     agent = floor.agents.get(decision.agent_id)
-    if agent is None or agent.version != decision.expected_version or agent.agent_id in floor.reserved_agents:
+    if (agent is None or agent.version != decision.expected_version or agent.agent_id in floor.reserved_agents
+            or agent.agent_id in floor.trailing_agents):
         return False
     call_id = decision.offer_call_id
     if call_id is None:

@@ -310,6 +310,7 @@ class RouterHandlers:
         if rest:
             task = asyncio.create_task(self._append_trailing(floor, decision, rest, stored.version))
             self._trailing[decision.agent_id] = task
+            floor.trailing_agents.add(decision.agent_id)
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         log.info("router.decided", tenant=floor.tenant_id, agent_id=str(decision.agent_id), why=decision.why,
@@ -327,7 +328,9 @@ class RouterHandlers:
             more = await self.store.append(stream, events, expected_version=version, atomic=False)
             for event, position in zip(events, more.positions, strict=True):
                 await self._apply(floor, event, position)
+            whole = True
         except Exception as exc:  # NATS away, another writer: the floor re-reads the agent and settles it
+            whole = False
             log.error("router.trailing_append_failed", tenant=floor.tenant_id, agent_id=str(agent_id),
                       why=decision.why, error=repr(exc))
             with contextlib.suppress(Exception):
@@ -336,6 +339,9 @@ class RouterHandlers:
         finally:
             if self._trailing.get(agent_id) is asyncio.current_task():
                 del self._trailing[agent_id]
+                floor.trailing_agents.discard(agent_id)
+        if whole:
+            self.kick(floor.tenant_id)  # the agent is whole again: settle them, route to them
 
     async def _reload_agent(self, floor: domain.Floor, agent_id: uuid.UUID) -> None:
         """Fold in whatever the agent's stream holds beyond what this floor has seen."""

@@ -298,6 +298,32 @@ async def test_a_round_does_not_wait_for_the_ringing_state_and_the_agents_next_d
         assert rig.agent(ring.agent_id).state == "on_call"
 
 
+async def test_nothing_is_decided_about_an_agent_whose_new_state_is_being_stored() -> None:
+    on_call = lambda e: isinstance(e, a.AgentStateChanged) and e.state == "on_call"  # noqa: E731
+    store = HeldAppends(hold=True, match=on_call)
+    async with inbound_rig(store) as (rig, ali, _):
+        call = call_queued(TENANT, rig.queue_id, when=rig.clock.now)
+        await rig.put(call)
+        await wait_until(lambda: len(rig.adapter.rings) == 1)
+        await rig.settled()
+        (ring,) = rig.adapter.rings
+        await rig.put(leg_answered(ring, rig.clock.now))
+        await wait_until(lambda: store.held == 1)
+        # The offer is closed (accepted) and the agent still "ringing" until "on_call" is stored: that is not a
+        # ringing agent without an offer to put right, nor a free agent, just one half-way through a decision.
+        floor = rig.handlers.floors[TENANT]
+        assert rig.agent(ali).offer is None and rig.agent(ali).state == "ringing"
+        assert floor.trailing_agents == {ali}
+        assert [d.why for d in domain.next_decisions(floor, rig.clock.now) if d.agent_id == ali] == []
+        store.release.set()
+        await wait_until(lambda: rig.agent(ali).state == "on_call")
+        await rig.settled()
+        assert floor.trailing_agents == set()
+        stream = event_subject(TENANT, "agent", str(ali))
+        kinds = [type(r.decode()).__name__ for r in (await store.read(stream)).events]
+        assert kinds[-3:] == ["AgentStateChanged", "OfferAccepted", "AgentStateChanged"]
+
+
 async def test_a_failed_ringing_append_leaves_the_offer_working() -> None:
     store = HeldAppends(fail_once=True)
     async with inbound_rig(store) as (rig, ali, _):
