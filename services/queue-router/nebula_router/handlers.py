@@ -111,9 +111,13 @@ class RouterHandlers:
         """Fold one stored event in (idempotent by position); raises on an event that cannot be read."""
         if record.position <= self.position:
             return
-        tenant_id = parse_event_subject(record.stream)[0]
+        tenant_id, aggregate, key = parse_event_subject(record.stream)
+        floor = self.floor(tenant_id)
+        if not floor.reads(aggregate, key, record.event_type, record.event_version, record.position):
+            self.position = record.position
+            return
         event = record.decode()
-        await self._apply(self.floor(tenant_id), event, record.position)
+        await self._apply(floor, event, record.position)
         self.position = record.position
         if self.is_live:
             self.kick(tenant_id)

@@ -458,6 +458,34 @@ async def test_unreadable_events_are_dead_lettered_and_the_floor_goes_on() -> No
         await rig.feed.stop()
 
 
+async def test_events_the_floor_does_not_read_are_passed_over_unparsed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from nebula_core.eventstore.port import RecordedEvent
+
+    parsed: list[str] = []
+    decode = RecordedEvent.decode
+    monkeypatch.setattr(RecordedEvent, "decode", lambda self: parsed.append(self.stream.split(".")[2]) or decode(self))
+    store = HeldAppends()
+    async with inbound_rig(store) as (rig, ali, _):
+        call = call_queued(TENANT, rig.queue_id, when=rig.clock.now)
+        await rig.put(call)
+        await wait_until(lambda: rig.adapter.rings)
+        await rig.settled()
+        # A call event the floor never folds, even a broken one, is passed over (reporting reads it), not
+        # dead-lettered; an unknown type is still read, and so dead-lettered.
+        stream = event_subject(TENANT, "call", str(call.call_id))
+        await corrupt(store, stream, "RecordingStarted", b"{not json")
+        unknown = await corrupt(store, stream, "CallTeleported", b"{}")
+        parsed.clear()
+        await rig.put(leg_answered(rig.adapter.rings[0], rig.clock.now))
+        await wait_until(lambda: rig.agent(ali).state == "on_call")
+        await rig.settled()
+        assert [d.record.position for d in rig.dead.letters] == [unknown]
+        # The router's own agent events (the answer's OfferAccepted and on_call) were folded as they were
+        # stored: the feed does not parse them again.
+        assert parsed == ["call", "call"]  # the unknown type, then AgentLegAnswered
+        assert rig.handlers.position == len(store._records)
+
+
 async def test_a_leg_failure_reported_twice_changes_the_agent_once(rig: Rig) -> None:
     ali, veli = rig.agents
     await go_inbound(rig, ali, veli)
