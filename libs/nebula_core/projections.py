@@ -88,7 +88,7 @@ class ProjectionRunner:
         max_attempts: int = 5,
         backoff_s: float = 0.05,
         batch: int = 5000,  # events per transaction while catching up (docs/benchmarks.md, section 2)
-        linger_s: float = 0.0,
+        poll_s: float = 0.0,
     ):
         self.service = service
         self.projection = projection
@@ -105,9 +105,12 @@ class ProjectionRunner:
         self._caught_up = asyncio.Event()
         self.dead_lettered = 0
         self.batch_fallbacks = 0  # `apply_batch` calls that raised (the runner then halved the batch)
-        # While following the log live, how long to wait for more events to write in the same transaction.
-        self._linger_s = linger_s
-        self._held: Exception | None = None  # a reading failure met while lingering, raised after the batch
+        # Live, look for new events this often and write what came meanwhile in one transaction (0: each event
+        # as it is stored). Live events one by one cost a transaction each (checkpoint and commit included,
+        # about 3 ms of Python CPU through SQLAlchemy's async drivers) and a wake-up of the process for every
+        # event the store hands over, read or not (docs/benchmarks.md, section 5). `wait_for` looks at once.
+        self._poll_s = poll_s
+        self._wake = asyncio.Event()
 
     @property
     def name(self) -> str:
@@ -139,6 +142,8 @@ class ProjectionRunner:
 
     async def wait_for(self, position: int, timeout: float = 5.0) -> bool:
         """Wait until the read model includes `position` (read-your-writes after a command)."""
+        if self._position < position:
+            self._wake.set()  # a polling runner looks now instead of at its next turn
         async with self._advanced:
             try:
                 await asyncio.wait_for(self._advanced.wait_for(lambda: self._position >= position), timeout)
@@ -168,15 +173,10 @@ class ProjectionRunner:
             reader = asyncio.create_task(self._read_ahead(ahead), name=f"projection-read:{self.name}")
             try:
                 while True:
-                    if self._held is not None:
-                        held, self._held = self._held, None
-                        raise held
                     batch = await ahead.get()
                     if isinstance(batch, Exception):
                         raise batch
                     if batch:
-                        if self._linger_s > 0 and len(batch) < self._batch:
-                            batch = await self._linger(ahead, batch)
                         await self._handle_batch(batch)
                     else:
                         self._caught_up.set()
@@ -197,39 +197,13 @@ class ProjectionRunner:
         reading (docs/benchmarks.md, section 2). A failure is handed over in order, after the batches before it.
         """
         try:
-            async for batch in self._store.subscribe(self._position + 1, self.projection.subjects, self._batch):
+            async for batch in self._store.subscribe(self._position + 1, self.projection.subjects, self._batch,
+                                                     poll_s=self._poll_s, wake=self._wake):
                 await ahead.put(batch)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             await ahead.put(exc)
-
-    async def _linger(self, ahead: asyncio.Queue[list[RecordedEvent] | Exception],
-                      batch: list[RecordedEvent]) -> list[RecordedEvent]:
-        """Add what arrives within `linger_s` (up to a full batch): one transaction for several live events.
-
-        Live, events come one by one and each cost a transaction (checkpoint and commit included): about 3 ms
-        of Python CPU each through SQLAlchemy's async drivers, most of a report's CPU per call
-        (docs/benchmarks.md, section 5). For read models nobody reads back right after a command.
-        """
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._linger_s
-        gathered = list(batch)
-        while len(gathered) < self._batch:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                break
-            try:
-                more = await asyncio.wait_for(ahead.get(), remaining)
-            except TimeoutError:
-                break
-            if isinstance(more, Exception):
-                self._held = more  # write what was gathered first, then fail over as usual
-                break
-            if not more:
-                self._caught_up.set()
-            gathered.extend(more)
-        return gathered
 
     async def _safe_checkpoint(self) -> int:
         try:

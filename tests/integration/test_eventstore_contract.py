@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 
@@ -15,6 +16,8 @@ from nebula_contracts.subjects import event_subject
 from nebula_core.eventstore.jetstream import JetStreamEventStore, ensure_streams
 from nebula_core.eventstore.memory import InMemoryEventStore
 from nebula_core.eventstore.port import ConcurrencyConflict, EventStore
+
+from tests.conftest import wait_until
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -200,6 +203,42 @@ async def test_subscribe_with_several_filters(store: EventStore) -> None:
         if not batch:
             break
     assert got == [a.version, c.version]
+
+
+async def test_a_polling_subscriber_takes_what_was_stored_meanwhile_at_once_when_woken(store: EventStore) -> None:
+    t = tenant()
+    first = await store.append(stream_of(t), [created(t)], expected_version=0)
+    wake = asyncio.Event()
+    batches: list[list[int]] = []
+    followed: list[int] = []  # a subscriber that follows live, for comparison
+    idle = asyncio.Event()
+
+    async def poll() -> None:
+        async for batch in store.subscribe(first.version, [f"evt.{t}.>"], batch=50, poll_s=30.0, wake=wake):
+            if batch:
+                batches.append([r.position for r in batch])
+            else:
+                idle.set()
+
+    async def follow() -> None:
+        async for batch in store.subscribe(first.version, [f"evt.{t}.>"], batch=50):
+            followed.extend(r.position for r in batch)
+
+    tasks = [asyncio.create_task(poll()), asyncio.create_task(follow())]
+    try:
+        await asyncio.wait_for(idle.wait(), 10)
+        assert batches == [[first.version]]
+        stored = [(await store.append(stream_of(t), [created(t)], expected_version=0)).version for _ in range(3)]
+        await wait_until(lambda: followed == [first.version, *stored], timeout=5)
+        assert batches == [[first.version]]  # handed to the follower, gathering for the poller's next look
+        wake.set()  # e.g. a command waits for its own event: look now
+        await wait_until(lambda: len(batches) == 2, timeout=5)
+        assert batches[1] == stored and not wake.is_set()
+    finally:
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 async def test_last_position_moves_with_appends(store: EventStore) -> None:

@@ -126,18 +126,19 @@ async def test_whole_batches_go_through_apply_batch_with_the_checkpoint(engine: 
     assert await r.load_checkpoint() == positions[-1] and r.batch_fallbacks == 0
 
 
-async def test_live_events_that_arrive_within_the_linger_share_one_transaction(engine: AsyncEngine) -> None:
+async def test_a_polling_runner_writes_what_came_meanwhile_in_one_transaction_and_looks_when_waited_for(
+        engine: AsyncEngine) -> None:
     store = InMemoryEventStore()
     projection = BatchedQueueNames()
     r = ProjectionRunner(service="test", projection=projection, store=store, engine=engine,
-                         checkpoints=checkpoints, dead_letters=InMemoryDeadLetters(), linger_s=0.5)
+                         checkpoints=checkpoints, dead_letters=InMemoryDeadLetters(), poll_s=30.0)
     await r.start()
     assert await r.wait_caught_up()
     positions = []
     for name in ("live-a", "live-b", "live-c"):  # one by one, as a call's events arrive
         positions += await append_queues(store, "acme", [name])
-    assert await r.wait_for(positions[-1])
-    later = await append_queues(store, "acme", ["live-d"])  # after the linger: a transaction of its own
+    assert await r.wait_for(positions[-1])  # waiting for a position makes it look now, not in 30 s
+    later = await append_queues(store, "acme", ["live-d"])  # after that look: a transaction of its own
     assert await r.wait_for(later[-1])
     await r.stop()
     assert projection.batch_sizes == [3, 1] and projection.single_applies == 0

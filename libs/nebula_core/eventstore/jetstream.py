@@ -41,6 +41,7 @@ from nebula_core.eventstore.port import (
     RecordedEvent,
     StreamRead,
     encode_event,
+    poll_pause,
     subject_matcher,
 )
 from nebula_core.telemetry import child_trace_headers, exporting, get_logger, tracer
@@ -265,7 +266,8 @@ class JetStreamEventStore:
         return StreamRead(version, [e for e in events if e.position <= version])
 
     async def subscribe(
-        self, from_position: int, subjects: Sequence[str] = ("evt.>",), batch: int = 500
+        self, from_position: int, subjects: Sequence[str] = ("evt.>",), batch: int = 500, *,
+        poll_s: float = 0.0, wake: asyncio.Event | None = None,
     ) -> AsyncIterator[list[RecordedEvent]]:
         """Follow the stream from `from_position`; recreates its consumer after any failure.
 
@@ -273,6 +275,8 @@ class JetStreamEventStore:
         catch-up the server streams the next batch while the caller works on this one, and a tailing caller
         gets a fresh event as soon as it is stored. Yields a batch when it has `batch` messages or when the
         consumer says nothing more is pending; then an empty batch ("caught up"), again every few idle seconds.
+        Polling (`poll_s` > 0), no pull request stays open while caught up: each asks for what is there and
+        ends at once (`no_wait`); the next goes after `poll_s`, or as soon as `wake` is set.
         """
         next_position = max(from_position, 1)  # the first position not yet handed to the caller
         # One server-side filter: nats-server spends far more CPU per message on a consumer with several
@@ -280,7 +284,7 @@ class JetStreamEventStore:
         server_filter = covering_filter(subjects)
         wanted = subject_matcher(tuple(subjects)) if len(subjects) > 1 else None
         while True:
-            reader = _PullReader(self._nc, self._js, self._stream, server_filter, batch)
+            reader = _PullReader(self._nc, self._js, self._stream, server_filter, batch, poll_s, wake)
             try:
                 pending = await reader.open(next_position)
             except Exception as exc:  # NATS down or restarting: wait and retry
@@ -363,10 +367,14 @@ class _PullReader:
     consumer's pending count are read straight from the reply subject.
     """
 
-    def __init__(self, nc: NatsClient, js: Any, stream: str, filter_subject: str, batch: int):
+    def __init__(self, nc: NatsClient, js: Any, stream: str, filter_subject: str, batch: int,
+                 poll_s: float = 0.0, wake: asyncio.Event | None = None):
         self._nc, self._js, self._stream = nc, js, stream
         self._filter = filter_subject
         self._batch = max(1, batch)
+        # At least every PULL_EXPIRES_S, as a lingering request would: the server drops a consumer 30 s idle.
+        self._poll_s, self._wake = min(poll_s, PULL_EXPIRES_S), wake
+        self._drained = False  # the last request ended with nothing more to give (a poller waits before the next)
         self._inbox = nc.new_inbox()
         self._buffer: collections.deque[Msg] = collections.deque()
         self._arrived = asyncio.Event()
@@ -383,7 +391,8 @@ class _PullReader:
             filter_subject=self._filter, inactive_threshold=30.0, mem_storage=True, num_replicas=1,
         ))
         self._next_subject = f"$JS.API.CONSUMER.MSG.NEXT.{self._stream}.{info.name}"
-        self._request = json.dumps({"batch": self._batch, "expires": int(PULL_EXPIRES_S * 1e9)}).encode()
+        ends = {"no_wait": True} if self._poll_s > 0 else {"expires": int(PULL_EXPIRES_S * 1e9)}
+        self._request = json.dumps({"batch": self._batch, **ends}).encode()
         return int(info.num_pending or 0)
 
     async def _arrive(self, msg: Msg) -> None:
@@ -394,6 +403,9 @@ class _PullReader:
         """Up to `limit` stored messages, as soon as there is one; None when a pull request expired idle."""
         while True:
             if sum(self._owed) <= self._batch // 2:  # keep the next batch on its way while the caller works
+                if self._drained and self._poll_s > 0:  # caught up: let events gather on the server meanwhile
+                    await poll_pause(self._poll_s, self._wake)
+                self._drained = False
                 await self._nc.publish(self._next_subject, self._request, reply=self._inbox)
                 self._owed.append(self._batch)
             if not self._buffer:
@@ -420,7 +432,7 @@ class _PullReader:
                 if status in ("408", "404"):  # a request ended short (expired / nothing to give)
                     if owed:
                         owed.popleft()
-                    expired = True
+                    expired = self._drained = True
                 elif status != "100":  # 409 consumer deleted, 503 no responders, ...
                     raise ConsumerLost(f"{status} {headers.get('Description', '')}".strip())
             if out:

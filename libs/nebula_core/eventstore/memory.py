@@ -17,6 +17,7 @@ from nebula_core.eventstore.port import (
     StreamRead,
     encode_event,
     matches_any,
+    poll_pause,
 )
 
 
@@ -75,13 +76,16 @@ class InMemoryEventStore:
         return StreamRead(self._last_by_stream.get(stream, 0), events)
 
     async def subscribe(
-        self, from_position: int, subjects: Sequence[str] = ("evt.>",), batch: int = 500
+        self, from_position: int, subjects: Sequence[str] = ("evt.>",), batch: int = 500, *,
+        poll_s: float = 0.0, wake: asyncio.Event | None = None,
     ) -> AsyncIterator[list[RecordedEvent]]:
-        """Yield matching records from `from_position`, then wait for more, forever."""
+        """Yield matching records from `from_position`, then wait for more, forever (polling: see the port)."""
         next_index = max(from_position, 1) - 1
         while True:
             if len(self._records) <= next_index:
                 yield []
+                if poll_s > 0:
+                    await poll_pause(poll_s, wake)
             async with self._changed:
                 await self._changed.wait_for(self._beyond(next_index))
             chunk = self._records[next_index : next_index + batch]

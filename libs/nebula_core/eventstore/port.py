@@ -7,6 +7,8 @@ is exactly what JetStream's `Nats-Expected-Last-Subject-Sequence` compares again
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import re
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -126,14 +128,29 @@ class EventStore(Protocol):
         ...
 
     def subscribe(
-        self, from_position: int, subjects: Sequence[str] = ("evt.>",), batch: int = 500
+        self, from_position: int, subjects: Sequence[str] = ("evt.>",), batch: int = 500, *,
+        poll_s: float = 0.0, wake: asyncio.Event | None = None,
     ) -> AsyncIterator[list[RecordedEvent]]:
         """Events at or after `from_position` matching `subjects`, in order, in batches; then follows live.
 
         An empty batch means "caught up with everything stored so far" (sent again while idle).
+        `poll_s` > 0 is for readers that may be that late: once caught up, they look for new events every
+        `poll_s` (at once when `wake` is set) and get what was stored meanwhile in one batch, instead of being
+        handed each event as it is stored, which wakes their process each time.
         """
         ...
 
     async def last_position(self) -> int:
         """The position of the newest event in the store (0 when empty)."""
         ...
+
+
+async def poll_pause(poll_s: float, wake: asyncio.Event | None) -> None:
+    """A polling subscriber's wait before it looks again: `poll_s`, or until `wake` is set (then cleared)."""
+    if wake is None:
+        await asyncio.sleep(poll_s)
+        return
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(poll_s):
+            await wake.wait()
+    wake.clear()

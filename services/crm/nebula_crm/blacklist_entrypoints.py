@@ -13,12 +13,17 @@ from nebula_crm import SERVICE
 from nebula_crm.blacklist_adapters import BlacklistProjection, BlacklistReadModel, checkpoints
 from nebula_crm.blacklist_handlers import BlacklistFeed, BlacklistHandlers
 
+BLACKLIST_POLL_S = 0.25
+
 
 def register(app: ServiceApp, store: EventStore, engine: AsyncEngine, dead_letters: DeadLetterSink,
              region: str = "TR", feed: BlacklistFeed | None = None) -> BlacklistHandlers:
     """Run the blacklist projection in `app` and bind every blacklist handler to its subject."""
+    # Only the blacklist commands change its tables, and each waits for them to be written (which makes the
+    # runner look at once); in between it looks this often instead of being woken by every event of the log
+    # (its two subjects share a covering filter).
     runner = ProjectionRunner(service=SERVICE, projection=BlacklistProjection(), store=store, engine=engine,
-                              checkpoints=checkpoints, dead_letters=dead_letters)
+                              checkpoints=checkpoints, dead_letters=dead_letters, poll_s=BLACKLIST_POLL_S)
     app.components.append(runner)
     h = BlacklistHandlers(store=store, read_model=BlacklistReadModel(engine), sync=runner, region=region, feed=feed)
     app.command("add_blacklist_entry", b.AddBlacklistEntry)(h.add_entry)

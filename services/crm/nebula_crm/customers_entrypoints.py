@@ -13,12 +13,17 @@ from nebula_crm import SERVICE
 from nebula_crm.customers_adapters import CustomerCallsProjection, CustomerProjection, CustomerReadModel, checkpoints
 from nebula_crm.customers_handlers import CustomerHandlers
 
+CALLS_POLL_S = 0.1  # how late a customer's call history may be (it is read by people)
+
 
 def register(app: ServiceApp, store: EventStore, engine: AsyncEngine, dead_letters: DeadLetterSink) -> CustomerHandlers:
     """Run the customer projections in `app` and bind every customer handler to its subject."""
+    # The customers' own events come through an exact filter and their commands wait for them; the calls a
+    # customer made are read by people, and their covering filter hands over every call and agent event:
+    # that runner looks for new ones a few times a second instead of being woken by each.
     runners = [ProjectionRunner(service=SERVICE, projection=projection, store=store, engine=engine,
-                                checkpoints=checkpoints, dead_letters=dead_letters)
-               for projection in (CustomerProjection(), CustomerCallsProjection())]
+                                checkpoints=checkpoints, dead_letters=dead_letters, poll_s=poll_s)
+               for projection, poll_s in ((CustomerProjection(), 0.0), (CustomerCallsProjection(), CALLS_POLL_S))]
     app.components.extend(runners)
     h = CustomerHandlers(store=store, read_model=CustomerReadModel(engine), sync=runners[0])
     app.command("create_customer", crm.CreateCustomer)(h.create_customer)

@@ -24,6 +24,10 @@ from nebula_directory.handlers import DirectoryHandlers
 
 log = get_logger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
+# Only the directory's own commands change its tables, and each waits for them to be written (which makes the
+# runner look at once): between commands its runners look for new events this often. The log they read is
+# mostly calls and agents (their covering filter), which would otherwise wake the process event by event.
+DIRECTORY_POLL_S = 0.25
 
 
 async def build(settings: Settings, nats_url: str, engine: AsyncEngine) -> ServiceApp:
@@ -34,7 +38,8 @@ async def build(settings: Settings, nats_url: str, engine: AsyncEngine) -> Servi
     await migrate(engine, SERVICE, MIGRATIONS)
     store = JetStreamEventStore(nc)
     runner = ProjectionRunner(service=SERVICE, projection=DirectoryProjection(), store=store, engine=engine,
-                              checkpoints=checkpoints, dead_letters=JetStreamDeadLetters(nc))
+                              checkpoints=checkpoints, dead_letters=JetStreamDeadLetters(nc),
+                              poll_s=DIRECTORY_POLL_S)
     handlers = DirectoryHandlers(
         store=store,
         read_model=DirectoryReadModel(engine),
@@ -44,7 +49,7 @@ async def build(settings: Settings, nats_url: str, engine: AsyncEngine) -> Servi
     )
     announcement_runner = ProjectionRunner(service=SERVICE, projection=AnnouncementProjection(), store=store,
                                            engine=engine, checkpoints=checkpoints,
-                                           dead_letters=JetStreamDeadLetters(nc))
+                                           dead_letters=JetStreamDeadLetters(nc), poll_s=DIRECTORY_POLL_S)
     announcements = AnnouncementHandlers(store=store, read_model=AnnouncementReadModel(engine),
                                          directory=handlers.rm, sync=announcement_runner,
                                          feed=NatsAnnouncementFeed(nc), clock=lambda: datetime.now(UTC))

@@ -18,9 +18,10 @@ from nebula_reporting import SERVICE, handlers
 from nebula_reporting.adapters import OutboundProjection, ReportingProjection, ReportQueries, checkpoints
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-# Live events gathered for up to this long into one transaction: reports are read by people, a tenth of a
-# second later is as good as at once, and a transaction per event was most of reporting's CPU per call.
-REPORT_LINGER_S = 0.1
+# Live, the runners look for new events this often and write them in one transaction: reports are read by
+# people, a tenth of a second later is as good as at once, and a transaction per event (and a wake-up per event
+# handed over) was most of reporting's CPU per call.
+REPORT_POLL_S = 0.1
 
 
 async def build(settings: Settings, nats_url: str, engine: AsyncEngine) -> ServiceApp:
@@ -34,7 +35,7 @@ async def build(settings: Settings, nats_url: str, engine: AsyncEngine) -> Servi
     for projection in (ReportingProjection(), OutboundProjection()):
         app.components.append(ProjectionRunner(service=SERVICE, projection=projection, store=store, engine=engine,
                                                checkpoints=checkpoints, dead_letters=dead_letters,
-                                               linger_s=REPORT_LINGER_S))
+                                               poll_s=REPORT_POLL_S))
     queries = ReportQueries(engine)
 
     async def inbound_calls(q: InboundCallsQuery) -> dict[str, Any]:
