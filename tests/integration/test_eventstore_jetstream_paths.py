@@ -4,6 +4,7 @@ recovery of a lost consumer; appends acknowledged through the ack inbox, traced 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import uuid
 from typing import Any
 
@@ -50,10 +51,12 @@ async def fill(store: JetStreamEventStore, t: str, count: int, per_append: int =
 class Follower:
     """Runs `subscribe` in a task and records what it yields."""
 
-    def __init__(self, store: JetStreamEventStore, start: int, subjects: list[str], batch: int):
+    def __init__(self, store: JetStreamEventStore, start: int, subjects: list[str], batch: int,
+                 poll_s: float = 0.0):
         self.batches: list[list[RecordedEvent]] = []
         self.empty = 0
-        self._stream = store.subscribe(start, subjects, batch)
+        self.empty_at: list[float] = []  # when each "caught up" came (loop time)
+        self._stream = store.subscribe(start, subjects, batch, poll_s=poll_s)
         self.task = asyncio.create_task(self._follow())
 
     async def _follow(self) -> None:
@@ -62,6 +65,7 @@ class Follower:
                 self.batches.append(batch)
             else:
                 self.empty += 1
+                self.empty_at.append(asyncio.get_running_loop().time())
 
     @property
     def positions(self) -> list[int]:
@@ -132,6 +136,24 @@ async def test_an_idle_subscriber_hears_caught_up_again(nc: NatsClient, monkeypa
     try:
         await wait_until(lambda: follower.empty >= 3, timeout=10)
         assert follower.positions == []
+    finally:
+        await follower.stop()
+
+
+async def test_a_polling_subscriber_looks_less_often_while_nothing_comes(
+        nc: NatsClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jetstream, "POLL_IDLE_MAX_S", 0.4)
+    store = JetStreamEventStore(nc)
+    t = tenant()
+    follower = Follower(store, await store.last_position() + 1, [f"evt.{t}.>"], batch=10, poll_s=0.05)
+    try:
+        await wait_until(lambda: follower.empty >= 6, timeout=10)
+        # Each look that finds nothing ("caught up") doubles the wait before the next: 0.1, 0.2, then 0.4 s.
+        at = follower.empty_at
+        gaps = [later - earlier for earlier, later in itertools.pairwise(at[1:])]
+        assert all(gap >= 0.95 * least for gap, least in zip(gaps, [0.1, 0.2, 0.4, 0.4], strict=False))
+        stored = await fill(store, t, 1, per_append=1)
+        await wait_until(lambda: follower.positions == stored, timeout=5)
     finally:
         await follower.stop()
 

@@ -276,7 +276,8 @@ class JetStreamEventStore:
         gets a fresh event as soon as it is stored. Yields a batch when it has `batch` messages or when the
         consumer says nothing more is pending; then an empty batch ("caught up"), again every few idle seconds.
         Polling (`poll_s` > 0), no pull request stays open while caught up: each asks for what is there and
-        ends at once (`no_wait`); the next goes after `poll_s`, or as soon as `wake` is set.
+        ends at once (`no_wait`); the next goes after `poll_s` (twice as long after each that found nothing, up to
+        POLL_IDLE_MAX_S), or as soon as `wake` is set.
         """
         next_position = max(from_position, 1)  # the first position not yet handed to the caller
         # One server-side filter: nats-server spends far more CPU per message on a consumer with several
@@ -351,6 +352,9 @@ def covering_filter(subjects: Sequence[str]) -> str:
 
 
 PULL_EXPIRES_S = 2.0  # how long one pull request lingers; an idle subscriber hears "caught up" this often
+# A polling subscriber that keeps finding nothing looks less often, down to once a second (an idle platform's
+# pollers cost about 0.1 ms of CPU a look; the server drops a consumer not asked for 30 s).
+POLL_IDLE_MAX_S = 1.0
 PULL_GRACE_S = 3.0  # no word at all from the server for expiry + this: the consumer is gone, make a new one
 
 
@@ -372,8 +376,8 @@ class _PullReader:
         self._nc, self._js, self._stream = nc, js, stream
         self._filter = filter_subject
         self._batch = max(1, batch)
-        # At least every PULL_EXPIRES_S, as a lingering request would: the server drops a consumer 30 s idle.
-        self._poll_s, self._wake = min(poll_s, PULL_EXPIRES_S), wake
+        self._poll_s, self._wake = min(poll_s, POLL_IDLE_MAX_S), wake
+        self._interval = self._poll_s  # doubles after each poll that finds nothing, up to POLL_IDLE_MAX_S
         self._drained = False  # the last request ended with nothing more to give (a poller waits before the next)
         self._inbox = nc.new_inbox()
         self._buffer: collections.deque[Msg] = collections.deque()
@@ -404,7 +408,7 @@ class _PullReader:
         while True:
             if sum(self._owed) <= self._batch // 2:  # keep the next batch on its way while the caller works
                 if self._drained and self._poll_s > 0:  # caught up: let events gather on the server meanwhile
-                    await poll_pause(self._poll_s, self._wake)
+                    await poll_pause(self._interval, self._wake)
                 self._drained = False
                 await self._nc.publish(self._next_subject, self._request, reply=self._inbox)
                 self._owed.append(self._batch)
@@ -436,8 +440,10 @@ class _PullReader:
                 elif status != "100":  # 409 consumer deleted, 503 no responders, ...
                     raise ConsumerLost(f"{status} {headers.get('Description', '')}".strip())
             if out:
+                self._interval = self._poll_s
                 return out
             if expired:
+                self._interval = min(self._interval * 2, POLL_IDLE_MAX_S)
                 return None
 
     async def close(self) -> None:

@@ -135,8 +135,9 @@ class EventStore(Protocol):
 
         An empty batch means "caught up with everything stored so far" (sent again while idle).
         `poll_s` > 0 is for readers that may be that late: once caught up, they look for new events every
-        `poll_s` (at once when `wake` is set) and get what was stored meanwhile in one batch, instead of being
-        handed each event as it is stored, which wakes their process each time.
+        `poll_s` (less often while nothing comes, up to once a second; at once when `wake` is set) and get what
+        was stored meanwhile in one batch, instead of being handed each event as it is stored, which wakes their
+        process each time.
         """
         ...
 
