@@ -2,6 +2,10 @@
 
 JetStream syncs every write to disk (`sync_interval: always`): an acknowledged event survives a
 power cut. The child is tied to its parent with PR_SET_PDEATHSIG, so it never outlives it.
+
+It shares the machine with the platform's Python processes, so the Go runtime gets half the cores
+(`GOMAXPROCS`, unless the environment sets it): on 2 cores with both, the inbound ring path at 50 calls/s had
+a higher p99 and the server more CPU per call than with one (docs/benchmarks.md, section 5; decision 0015).
 """
 
 from __future__ import annotations
@@ -33,6 +37,13 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def server_environment(environ: dict[str, str] | None = None, cpus: int | None = None) -> dict[str, str]:
+    """The server's environment: ours, with GOMAXPROCS at half the cores (at least one) unless it is set."""
+    env = dict(os.environ if environ is None else environ)
+    env.setdefault("GOMAXPROCS", str(max(1, (cpus or os.cpu_count() or 2) // 2)))
+    return env
 
 
 def _die_with_parent() -> None:
@@ -73,7 +84,8 @@ class EmbeddedNats:
         )
         out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
         self._proc = subprocess.Popen(
-            [nats_server_binary(), "-c", str(conf)], stdout=out, stderr=out, preexec_fn=_die_with_parent
+            [nats_server_binary(), "-c", str(conf)], stdout=out, stderr=out, preexec_fn=_die_with_parent,
+            env=server_environment(),
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
