@@ -147,6 +147,22 @@ def test_abandoned_on_moh_ends_with_cause_0(world: World) -> None:
     assert leg.ended_by == "party" and leg.cause == 0
 
 
+def test_only_the_newest_ended_legs_are_kept() -> None:
+    clock = ManualClock()
+    sim = Simulator(SimConfig(keep_ended_legs=2), clock, epoch0=1795660334.0, seed=3)
+    sim.connect_app("nebula", True, lambda event: None, lambda: None)
+    legs = [sim.parties.place_call("+905321112233", "+908501234567", abandon_after_s=1 + n) for n in range(4)]
+    waiting = sim.parties.place_call("+905321112234", "+908501234567")
+    for leg in legs:
+        sim.answer(leg.channel_id)
+    clock.advance(10)
+    assert [leg.ended_at is not None for leg in legs] == [True] * 4
+    # the two that ended longest ago are forgotten; the newest two and the call still going are kept
+    assert set(sim.parties.legs) == {legs[2].id, legs[3].id, waiting.id}
+    sim.parties.place_call("+905321112235", "+908501234567")
+    assert waiting.id in sim.parties.legs and len(sim.parties.legs) == 4
+
+
 @pytest.mark.parametrize(("reason", "cause", "sip", "tech"), [
     ("busy", 17, 486, 486), ("no_answer", 19, 480, 480), ("normal", 16, 603, None), ("rejected", 21, 403, 403),
 ])
