@@ -9,6 +9,7 @@ import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote
 
 import pytest
@@ -304,3 +305,26 @@ async def test_ari_client_encodes_queries_and_bodies_and_maps_failures() -> None
     with pytest.raises(AriUnavailable) as down:
         await nobody.answer("c1")
     assert down.value.status == 0 and "cannot connect" in down.value.message
+
+
+async def test_an_ari_request_is_a_client_span_only_while_spans_are_exported(
+        span_exporter: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from nebula_core import telemetry
+
+    async def no_content(conn: int, n: int, line: str, w: asyncio.StreamWriter) -> bool:
+        w.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+        return True
+
+    async with server(no_content) as (port, _):
+        client = AriClient(f"http://127.0.0.1:{port}", "nebula", "nebula", "nebula")
+        try:
+            span_exporter.clear()
+            await client.answer("c1")
+            spans = [s for s in span_exporter.get_finished_spans() if s.name.startswith("ARI ")]
+            assert [(s.name, s.attributes["ari.path"]) for s in spans] == [("ARI POST channels", "/channels/c1/answer")]
+            monkeypatch.setattr(telemetry, "_exporting", False)
+            span_exporter.clear()
+            await client.answer("c2")  # nobody would record it: none is built
+            assert not [s for s in span_exporter.get_finished_spans() if s.name.startswith("ARI ")]
+        finally:
+            await client.close()

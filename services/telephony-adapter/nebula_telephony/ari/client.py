@@ -18,7 +18,7 @@ from urllib.parse import quote, urlencode
 
 import orjson
 import websockets
-from nebula_core.telemetry import get_logger, tracer
+from nebula_core.telemetry import exporting, get_logger, tracer
 from opentelemetry.trace import SpanKind
 
 from nebula_telephony.ari.http import HttpPool, HttpUnavailable
@@ -60,13 +60,13 @@ class AriClient:
         # Percent-encoding (space as %20, never '+'): Asterisk decodes %XX in query values.
         query = urlencode({k: str(v) for k, v in (params or {}).items() if v is not None}, quote_via=quote)
         target = f"/ari{path}?{query}" if query else f"/ari{path}"
-        with _tracer.start_as_current_span(f"ARI {method} {path.split('/')[1]}", kind=SpanKind.CLIENT,
-                                           attributes={"http.method": method, "ari.path": path}):
-            try:
-                status, raw = await self._pool.request(method, target,
-                                                       None if body is None else orjson.dumps(body))
-            except (HttpUnavailable, TimeoutError) as exc:
-                raise AriUnavailable(0, str(exc) or type(exc).__name__, method, path) from exc
+        data = None if body is None else orjson.dumps(body)
+        if exporting():
+            with _tracer.start_as_current_span(f"ARI {method} {path.split('/')[1]}", kind=SpanKind.CLIENT,
+                                               attributes={"http.method": method, "ari.path": path}):
+                status, raw = await self._request(method, path, target, data)
+        else:  # a span nobody records cost 3 % of the adapter's CPU at 50 calls/s (nine requests a call)
+            status, raw = await self._request(method, path, target, data)
         if status >= 400:
             try:
                 # ARI words errors {"message": ...}, except a refused originate: 500 {"error": "Allocation failed"}.
@@ -78,6 +78,12 @@ class AriClient:
         if not raw:
             return None
         return orjson.loads(raw)
+
+    async def _request(self, method: str, path: str, target: str, data: bytes | None) -> tuple[int, bytes]:
+        try:
+            return await self._pool.request(method, target, data)
+        except (HttpUnavailable, TimeoutError) as exc:
+            raise AriUnavailable(0, str(exc) or type(exc).__name__, method, path) from exc
 
     # ------------------------------------------------------------ channels
     async def answer(self, channel_id: str) -> None:
