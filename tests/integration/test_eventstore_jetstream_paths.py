@@ -197,69 +197,6 @@ async def test_a_merging_poller_recreates_its_consumers_without_loss_or_repeat(n
         await follower.stop()
 
 
-async def test_a_follower_of_several_subjects_tails_them_through_one_consumer_that_filters_them(
-        nc: NatsClient) -> None:
-    store = JetStreamEventStore(nc)
-    t = tenant()
-    subjects = [f"evt.{t}.queue.*", f"evt.{t}.number.*"]
-
-    async def one(kind: str) -> int:
-        r = await store.append(event_subject(t, kind, uuid.uuid4().hex), [created(t, kind)], expected_version=0)
-        return r.version
-
-    backlog = [await one(kind) for kind in ("queue", "other", "number", "other")]
-    follower = Follower(store, backlog[0], subjects, batch=10)
-    try:
-        await wait_until(lambda: follower.empty > 0 and follower.positions == [backlog[0], backlog[2]], timeout=10)
-        js = nc.jetstream()
-
-        def ours(infos: list[Any]) -> list[Any]:  # the covering one lingers unasked until the server drops it
-            return [c for c in infos if sorted(c.config.filter_subjects or []) == sorted(subjects)]
-
-        # caught up through the covering filter, it now tails through one consumer with both filters
-        assert len(ours(await js.consumers_info(EVENTS_STREAM))) == 1
-        live = [await one(kind) for kind in ("other", "number", "other", "queue")]
-        await wait_until(lambda: follower.positions[-1:] == live[-1:], timeout=10)
-        assert follower.positions == [backlog[0], backlog[2], live[1], live[3]]
-        consumers = ours(await js.consumers_info(EVENTS_STREAM))
-        assert [c.delivered.consumer_seq for c in consumers] == [2]  # the server left the others out
-    finally:
-        await follower.stop()
-
-
-async def test_a_follower_keeps_its_covering_filter_when_the_server_refuses_several(
-        nc: NatsClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    opened: list[Any] = []
-    real_open = jetstream._PullReader.open
-
-    async def refusing_open(self: Any, start: int) -> int:
-        opened.append(self._filter)
-        if isinstance(self._filter, list):
-            raise jetstream.APIError(code=400, err_code=10138, description="subject filters cannot overlap")
-        return await real_open(self, start)
-
-    monkeypatch.setattr(jetstream._PullReader, "open", refusing_open)
-    store = JetStreamEventStore(nc)
-    t = tenant()
-    subjects = [f"evt.{t}.queue.*", f"evt.{t}.number.*"]
-    follower = Follower(store, await store.last_position() + 1, subjects, batch=10)
-    try:
-        await wait_until(lambda: follower.empty > 0, timeout=10)
-        wanted = (await store.append(event_subject(t, "number", uuid.uuid4().hex), [created(t, "n")],
-                                     expected_version=0)).version
-        await wait_until(lambda: follower.positions == [wanted], timeout=10)
-        assert opened == [f"evt.{t}.*.*", sorted(subjects)]  # one refusal, then the covering filter for good
-    finally:
-        await follower.stop()
-
-
-async def test_only_disjoint_subjects_are_given_to_one_consumer() -> None:
-    assert jetstream._disjoint(["evt.*.user.*", "evt.*.queue.*", "evt.*.call.*"])
-    assert not jetstream._disjoint(["evt.*.user.*", "evt.t.*.*"])  # evt.t.user.x matches both
-    assert not jetstream._disjoint(["evt.t.>", "evt.t.queue.*"])
-    assert jetstream._disjoint(["evt.t.queue.*", "evt.t.queue.x.y"])  # lengths differ: nothing matches both
-
-
 async def test_tailing_gets_a_new_event_at_once_not_when_the_pull_expires(
         nc: NatsClient, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(jetstream, "PULL_EXPIRES_S", 60.0)  # only a lingering pull can deliver within the wait

@@ -15,7 +15,7 @@ import functools
 import itertools
 import json
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from nats.aio.client import Client as NatsClient
@@ -281,28 +281,15 @@ class JetStreamEventStore:
         POLL_IDLE_MAX_S), or as soon as `wake` is set. A poller of several subjects reads one consumer per subject
         and gets them merged in log order (`_poll_merged`).
         """
+        next_position = max(from_position, 1)  # the first position not yet handed to the caller
         if poll_s > 0 and len(set(subjects)) > 1:
-            reading = self._poll_merged(max(from_position, 1), sorted(set(subjects)), batch, poll_s, wake)
-        else:
-            reading = self._follow(max(from_position, 1), subjects, batch, poll_s, wake)
-        try:
-            async for records in reading:
-                yield records
-        finally:
-            await reading.aclose()  # its consumers go now, not when the collector finds the generator
-
-    async def _follow(self, next_position: int, subjects: Sequence[str], batch: int, poll_s: float,
-                      wake: asyncio.Event | None) -> AsyncGenerator[list[RecordedEvent], None]:
-        """`subscribe` through one consumer (live, or polling one subject); `next_position`: the first to hand over."""
-        # One server-side filter while catching up: nats-server spends far more CPU per message reading a backlog
-        # through a consumer with several filter subjects (docs/benchmarks.md); the exact match is done here.
+            async for merged_batch in self._poll_merged(next_position, sorted(set(subjects)), batch, poll_s, wake):
+                yield merged_batch
+            return  # pragma: no cover - the merged poller never ends
+        # One server-side filter: nats-server spends far more CPU per message on a consumer with several
+        # filter subjects (docs/benchmarks.md); the exact match is done here instead.
         server_filter = covering_filter(subjects)
         wanted = subject_matcher(tuple(subjects)) if len(subjects) > 1 else None
-        # Caught up, a follower of several subjects tails them through one consumer that filters them all: the
-        # server then leaves out what the covering filter would have let through (the router's floor was handed
-        # every agent event, its own decisions, only to drop them). Catching up goes through the covering filter,
-        # since nats-server spends far more CPU per message reading a backlog through several filters.
-        narrow = wanted is not None and not poll_s and _disjoint(subjects)
         while True:
             reader = _PullReader(self._nc, self._js, self._stream, server_filter, batch, poll_s, wake)
             try:
@@ -313,13 +300,9 @@ class JetStreamEventStore:
                 await asyncio.sleep(1.0)
                 continue
             records: list[RecordedEvent] = []  # read, not yet handed over (a new consumer starts at the first)
-            narrowed = False
             try:
                 if pending == 0:
                     yield []
-                    if narrow:
-                        reader, narrow = await self._narrowed(reader, subjects, next_position, batch)
-                        narrowed = True
                 while True:
                     task = asyncio.current_task()
                     if task is not None and task.cancelling():  # a cancel swallowed by a nested wait
@@ -336,9 +319,6 @@ class JetStreamEventStore:
                             yield chosen
                     if msgs is None or pending == 0:  # the consumer has nothing more: caught up
                         yield []
-                        if narrow and not narrowed:
-                            reader, narrow = await self._narrowed(reader, subjects, next_position, batch)
-                            narrowed = True
             except (asyncio.CancelledError, GeneratorExit):
                 raise
             except Exception as exc:
@@ -347,28 +327,8 @@ class JetStreamEventStore:
             finally:
                 await reader.close()
 
-    async def _narrowed(self, reader: _PullReader, subjects: Sequence[str], start: int,
-                        batch: int) -> tuple[_PullReader, bool]:
-        """A reader of `subjects` from `start` in place of `reader`, and whether to try again after a loss.
-
-        If the server refuses the consumer, the follower keeps the covering filter for good (True/False: narrow
-        again after the next reconnect or not), so a refusal cannot become a loop of failures.
-        """
-        narrowed = _PullReader(self._nc, self._js, self._stream, sorted(set(subjects)), batch)
-        try:
-            await narrowed.open(start)
-        except APIError as exc:
-            await narrowed.close()
-            log.warning("eventstore.narrow_refused", subjects=list(subjects), error=repr(exc))
-            return reader, False
-        except BaseException:
-            await narrowed.close()
-            raise
-        await reader.close()
-        return narrowed, True
-
     async def _poll_merged(self, next_position: int, subjects: list[str], batch: int, poll_s: float,
-                           wake: asyncio.Event | None) -> AsyncGenerator[list[RecordedEvent], None]:
+                           wake: asyncio.Event | None) -> AsyncIterator[list[RecordedEvent]]:
         """Poll one consumer per subject and hand their events over merged in log order.
 
         A covering filter hands a poller every event of the aggregates its subjects share a pattern with: the
@@ -440,15 +400,6 @@ def _event_id(record: RecordedEvent) -> str:
         return ""
 
 
-def _disjoint(subjects: Sequence[str]) -> bool:
-    """No message can match two of `subjects` (nats-server refuses a consumer whose filters overlap)."""
-    split = [s.split(".") for s in set(subjects)]
-    if any(">" in tokens for tokens in split):
-        return False
-    return not any(len(x) == len(y) and all(p == q or "*" in (p, q) for p, q in zip(x, y, strict=True))
-                   for x, y in itertools.combinations(split, 2))
-
-
 def covering_filter(subjects: Sequence[str]) -> str:
     """One filter subject matching all of `subjects`: `*` where their tokens differ, else `evt.>`."""
     if len(subjects) == 1:
@@ -479,7 +430,7 @@ class _PullReader:
     consumer's pending count are read straight from the reply subject.
     """
 
-    def __init__(self, nc: NatsClient, js: Any, stream: str, filter_subject: str | list[str], batch: int,
+    def __init__(self, nc: NatsClient, js: Any, stream: str, filter_subject: str, batch: int,
                  poll_s: float = 0.0, wake: asyncio.Event | None = None):
         self._nc, self._js, self._stream = nc, js, stream
         self._filter = filter_subject
@@ -500,9 +451,7 @@ class _PullReader:
         self._sub = await self._nc.subscribe(self._inbox, cb=self._arrive)
         info = await self._js.add_consumer(self._stream, ConsumerConfig(
             ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start,
-            inactive_threshold=30.0, mem_storage=True, num_replicas=1,
-            **({"filter_subject": self._filter} if isinstance(self._filter, str)
-               else {"filter_subjects": self._filter}),
+            filter_subject=self._filter, inactive_threshold=30.0, mem_storage=True, num_replicas=1,
         ))
         self._next_subject = f"$JS.API.CONSUMER.MSG.NEXT.{self._stream}.{info.name}"
         ends = {"no_wait": True} if self._poll_s > 0 else {"expires": int(PULL_EXPIRES_S * 1e9)}

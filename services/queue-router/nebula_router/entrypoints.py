@@ -19,11 +19,6 @@ log = get_logger(__name__)
 
 # Users and queues from the directory, calls from the telephony adapter, and the router's own agent streams.
 FEED_SUBJECTS = ("evt.*.user.*", "evt.*.queue.*", "evt.*.call.*", "evt.*.agent.*")
-# Once replayed, the floor follows what others write. Only the router writes agent streams, and it folds each of
-# its decisions as it is stored: handed back by the log, five agent events per answered call were parsed (or,
-# since `Floor.reads`, passed over) for nothing, and nats-server delivered them (docs/benchmarks.md, section 5).
-# A decision refused because an agent's stream moved on re-reads that stream (`_reload_agent`).
-LIVE_SUBJECTS = ("evt.*.user.*", "evt.*.queue.*", "evt.*.call.*")
 FEED = "floor"
 
 
@@ -44,13 +39,11 @@ class EventFeed:
     """
 
     def __init__(self, store: EventStore, handlers: RouterHandlers, dead_letters: DeadLetterSink, *,
-                 subjects: Sequence[str] = FEED_SUBJECTS, live_subjects: Sequence[str] = LIVE_SUBJECTS,
-                 replay_wait_s: float = 60.0):
+                 subjects: Sequence[str] = FEED_SUBJECTS, replay_wait_s: float = 60.0):
         self._store = store
         self._handlers = handlers
         self._dead_letters = dead_letters
         self._subjects = subjects
-        self._live_subjects = live_subjects
         self._replay_wait_s = replay_wait_s
         self._task: asyncio.Task[None] | None = None
         self._caught_up = asyncio.Event()
@@ -105,16 +98,12 @@ class EventFeed:
 
     async def _run(self) -> None:
         while not self._stopping:
-            replaying = not self._caught_up.is_set()
-            subjects = self._subjects if replaying else self._live_subjects
             try:
-                async for batch in self._store.subscribe(self._handlers.position + 1, subjects):
+                async for batch in self._store.subscribe(self._handlers.position + 1, self._subjects):
                     if self._stopping:
                         return
                     if not batch:
                         await self._live()
-                        if replaying:
-                            break  # replayed: follow the live subjects from here
                         continue
                     for record in batch:
                         await self._fold(record)
