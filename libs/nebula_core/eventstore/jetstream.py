@@ -471,7 +471,13 @@ class _PullReader:
                 self._drained = False
                 await self._nc.publish(self._next_subject, self._request, reply=self._inbox)
                 self._owed.append(self._batch)
-            await self._arrival()
+            if not self._buffer:
+                self._arrived.clear()
+                try:
+                    async with asyncio.timeout(PULL_EXPIRES_S + PULL_GRACE_S):
+                        await self._arrived.wait()
+                except TimeoutError:
+                    raise ConsumerLost("no answer to pull requests") from None
             out: list[Msg] = []
             expired = False
             buffer, owed = self._buffer, self._owed
@@ -499,23 +505,19 @@ class _PullReader:
                 self._interval = min(self._interval * 2, POLL_IDLE_MAX_S)
                 return None
 
-    async def _arrival(self) -> None:
-        """Until something is in the buffer; ConsumerLost when the server stays silent past a request's expiry."""
-        if not self._buffer:
-            self._arrived.clear()
-            try:
-                async with asyncio.timeout(PULL_EXPIRES_S + PULL_GRACE_S):
-                    await self._arrived.wait()
-            except TimeoutError:
-                raise ConsumerLost("no answer to pull requests") from None
-
     async def look(self, limit: int) -> tuple[list[Msg], bool]:
         """Up to `limit` messages the consumer has now (one `no_wait` request); True when it has nothing more."""
         await self._nc.publish(self._next_subject, json.dumps({"batch": limit, "no_wait": True}).encode(),
                                reply=self._inbox)
         out: list[Msg] = []
         while True:
-            await self._arrival()
+            if not self._buffer:
+                self._arrived.clear()
+                try:
+                    async with asyncio.timeout(PULL_EXPIRES_S + PULL_GRACE_S):
+                        await self._arrived.wait()
+                except TimeoutError:
+                    raise ConsumerLost("no answer to a pull request") from None
             msg = self._buffer.popleft()
             if msg.reply:  # a stored message
                 out.append(msg)
