@@ -11,7 +11,6 @@ from typing import Any
 import nats
 import pytest
 from nats.aio.client import Client as NatsClient
-from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.errors import NoStreamResponseError
 from nebula_contracts import directory as d
@@ -107,92 +106,6 @@ async def test_catch_up_with_several_filters_keeps_only_matching_subjects(nc: Na
     try:
         await wait_until(lambda: follower.empty > 0 and len(follower.positions) >= len(wanted), timeout=30)
         assert follower.positions == wanted
-    finally:
-        await follower.stop()
-
-
-async def test_a_poller_of_several_subjects_gets_only_them_in_log_order_while_appends_go_on(
-        nc: NatsClient) -> None:
-    store = JetStreamEventStore(nc)
-    t = tenant()
-    kinds = ("queue", "number", "other")  # "other" shares the pattern a covering filter would ask for
-    wanted: list[int] = []
-
-    async def append(i: int) -> None:
-        kind = kinds[i % 3]
-        r = await store.append(event_subject(t, kind, uuid.uuid4().hex), [created(t, f"q{i}")], expected_version=0)
-        if kind != "other":
-            wanted.append(r.version)
-
-    for i in range(20):  # a backlog to catch up on, in batches of 4 from each consumer
-        await append(i)
-    subjects = [f"evt.{t}.queue.*", f"evt.{t}.number.*"]
-    follower = Follower(store, 1, subjects, batch=4, poll_s=0.01)
-    try:
-        for i in range(20, 80):  # and appends while it polls, so looks race with them
-            await append(i)
-            if i % 7 == 0:
-                await asyncio.sleep(0.005)
-        await wait_until(lambda: follower.positions[-1:] == wanted[-1:], timeout=30)
-        assert follower.positions == wanted  # every one once, in log order across the two consumers
-        assert all(len(b) <= 4 for b in follower.batches)
-        ours = [c for c in await nc.jetstream().consumers_info(EVENTS_STREAM)
-                if (c.config.filter_subject or "").startswith(f"evt.{t}.")]
-        # one consumer per subject, and the server delivered nothing that was not asked for
-        assert sorted(str(c.config.filter_subject) for c in ours) == sorted(subjects)
-        assert sum(c.delivered.consumer_seq or 0 for c in ours) == len(wanted)
-    finally:
-        await follower.stop()
-
-
-class ScriptedReader:
-    """Stands in for a pull reader: each look gives the next scripted (positions, drained) answer."""
-
-    def __init__(self, nc: NatsClient, *answers: tuple[list[int], bool]):
-        self.nc = nc
-        self.answers = list(answers)
-        self.looks = 0
-
-    async def look(self, limit: int) -> tuple[list[Msg], bool]:
-        self.looks += 1
-        positions, drained = self.answers.pop(0)
-        assert len(positions) <= limit
-        return [Msg(self.nc, subject="evt.t.queue.x", reply=f"$JS.ACK.S.C.1.{p}.1.0.9", data=b"{}", headers={})
-                for p in positions], drained
-
-
-async def test_merging_hands_over_only_what_no_other_consumer_can_still_precede(nc: NatsClient) -> None:
-    # Horizon 10. A gives 3 and 12 (stored after the horizon was read), B gives 5: only 3 and 5 may go, since B
-    # has not been asked since 11 was stored. At horizon 15, B gives 11 and a full batch ending at 14 ...
-    a = ScriptedReader(nc, ([3, 12], True), ([], True))
-    b = ScriptedReader(nc, ([5], True), ([11, 14], False), ([], True))
-    merged = jetstream._Merged([a, b], 1, batch=2)  # type: ignore[list-item]
-    first = [[r.position for r in chunk] async for chunk in merged.upto(10)]
-    assert first == [[3, 5]]
-    second = [[r.position for r in chunk] async for chunk in merged.upto(15)]
-    assert second == [[11, 12], [14]]  # A's 12 waited for B's 11; A was asked again before 14 went
-    assert (a.looks, b.looks) == (2, 3) and a.answers == b.answers == []
-
-
-async def test_a_merging_poller_recreates_its_consumers_without_loss_or_repeat(nc: NatsClient) -> None:
-    store = JetStreamEventStore(nc)
-    t = tenant()
-    subjects = [f"evt.{t}.queue.*", f"evt.{t}.number.*"]
-
-    async def one(kind: str) -> int:
-        r = await store.append(event_subject(t, kind, uuid.uuid4().hex), [created(t, kind)], expected_version=0)
-        return r.version
-
-    before = [await one(kind) for kind in ("queue", "number", "queue")]
-    follower = Follower(store, before[0], subjects, batch=10, poll_s=0.01)
-    try:
-        await wait_until(lambda: follower.positions == before, timeout=10)
-        js = nc.jetstream()
-        number = [c for c in await js.consumers_info(EVENTS_STREAM) if c.config.filter_subject == subjects[1]]
-        await js.delete_consumer(EVENTS_STREAM, str(number[0].name))
-        after = [await one(kind) for kind in ("number", "queue", "number")]
-        await wait_until(lambda: follower.positions[-1:] == after[-1:], timeout=20)
-        assert follower.positions == before + after
     finally:
         await follower.stop()
 

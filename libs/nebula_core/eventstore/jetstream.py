@@ -8,7 +8,6 @@ of one decision go in one atomic batch (ADR-50, `allow_atomic`), so a crash neve
 from __future__ import annotations
 
 import asyncio
-import bisect
 import collections
 import contextlib
 import functools
@@ -278,14 +277,9 @@ class JetStreamEventStore:
         consumer says nothing more is pending; then an empty batch ("caught up"), again every few idle seconds.
         Polling (`poll_s` > 0), no pull request stays open while caught up: each asks for what is there and
         ends at once (`no_wait`); the next goes after `poll_s` (twice as long after each that found nothing, up to
-        POLL_IDLE_MAX_S), or as soon as `wake` is set. A poller of several subjects reads one consumer per subject
-        and gets them merged in log order (`_poll_merged`).
+        POLL_IDLE_MAX_S), or as soon as `wake` is set.
         """
         next_position = max(from_position, 1)  # the first position not yet handed to the caller
-        if poll_s > 0 and len(set(subjects)) > 1:
-            async for merged_batch in self._poll_merged(next_position, sorted(set(subjects)), batch, poll_s, wake):
-                yield merged_batch
-            return  # pragma: no cover - the merged poller never ends
         # One server-side filter: nats-server spends far more CPU per message on a consumer with several
         # filter subjects (docs/benchmarks.md); the exact match is done here instead.
         server_filter = covering_filter(subjects)
@@ -326,59 +320,6 @@ class JetStreamEventStore:
                 await asyncio.sleep(0.5)
             finally:
                 await reader.close()
-
-    async def _poll_merged(self, next_position: int, subjects: list[str], batch: int, poll_s: float,
-                           wake: asyncio.Event | None) -> AsyncIterator[list[RecordedEvent]]:
-        """Poll one consumer per subject and hand their events over merged in log order.
-
-        A covering filter hands a poller every event of the aggregates its subjects share a pattern with: the
-        directory's read models were handed every call and agent event (13 per answered call, each runner) to
-        drop them, a third of what nats-server delivered at 50 calls/s (docs/benchmarks.md, section 5). Here each
-        consumer has one subject and the server delivers only what is asked for.
-
-        Log order across the consumers: each look first reads the stream's last position (the horizon), then
-        asks every consumer for what it has. Whatever the stream held at the horizon was stored before those
-        requests, so a consumer that says it has nothing more has given everything up to the horizon; one that
-        filled its batch has given everything up to its last message. Events up to the lowest of those marks are
-        handed over in position order; the rest wait for the next request of the consumers that held them back.
-        A look that finds the horizon where the last one left it asks no consumer at all.
-        """
-        interval = min(poll_s, POLL_IDLE_MAX_S)  # doubles after each look that finds nothing, up to the max
-        while True:
-            readers = [_PullReader(self._nc, self._js, self._stream, subject, batch, poll_s, wake)
-                       for subject in subjects]
-            try:
-                for reader in readers:
-                    await reader.open(next_position)
-            except Exception as exc:  # NATS down or restarting: wait and retry
-                log.warning("eventstore.subscribe_failed", error=repr(exc))
-                for reader in readers:
-                    await reader.close()
-                await asyncio.sleep(1.0)
-                continue
-            try:
-                merged = _Merged(readers, next_position, batch)
-                seen_horizon = next_position - 1
-                while True:
-                    found = False
-                    horizon = await self.last_position()
-                    if horizon > seen_horizon:
-                        async for chunk in merged.upto(horizon):
-                            next_position = chunk[-1].position + 1
-                            found = True
-                            yield chunk
-                        seen_horizon = horizon
-                    yield []  # caught up
-                    interval = min(poll_s, POLL_IDLE_MAX_S) if found else min(interval * 2, POLL_IDLE_MAX_S)
-                    await poll_pause(interval, wake)
-            except (asyncio.CancelledError, GeneratorExit):
-                raise
-            except Exception as exc:
-                log.warning("eventstore.consumer_lost", error=repr(exc), next_position=next_position)
-                await asyncio.sleep(0.5)
-            finally:
-                for reader in readers:
-                    await reader.close()
 
     async def last_position(self) -> int:
         """Newest stream sequence."""
@@ -505,32 +446,6 @@ class _PullReader:
                 self._interval = min(self._interval * 2, POLL_IDLE_MAX_S)
                 return None
 
-    async def look(self, limit: int) -> tuple[list[Msg], bool]:
-        """Up to `limit` messages the consumer has now (one `no_wait` request); True when it has nothing more."""
-        await self._nc.publish(self._next_subject, json.dumps({"batch": limit, "no_wait": True}).encode(),
-                               reply=self._inbox)
-        out: list[Msg] = []
-        while True:
-            if not self._buffer:
-                self._arrived.clear()
-                try:
-                    async with asyncio.timeout(PULL_EXPIRES_S + PULL_GRACE_S):
-                        await self._arrived.wait()
-                except TimeoutError:
-                    raise ConsumerLost("no answer to a pull request") from None
-            msg = self._buffer.popleft()
-            if msg.reply:  # a stored message
-                out.append(msg)
-                if len(out) >= limit:
-                    return out, _position_and_pending(msg.reply)[1] == 0
-                continue
-            headers = msg.headers or {}
-            status = headers.get("Status")
-            if status in ("408", "404"):  # the request ended: nothing more to give
-                return out, True
-            if status != "100":  # 409 consumer deleted, 503 no responders, ...
-                raise ConsumerLost(f"{status} {headers.get('Description', '')}".strip())
-
     async def close(self) -> None:
         """Stop listening; the server drops the idle consumer after its inactivity threshold."""
         if self._sub is not None:
@@ -619,42 +534,6 @@ def _collect(msgs: list[Msg], next_position: int, into: list[RecordedEvent]) -> 
             event_version=int(headers.get(HEADER_VERSION) or 1), data=msg.data, headers=headers,
         ))
     return pending
-
-
-class _Merged:
-    """Several pull readers whose events are handed over as one log, in position order (`_poll_merged`)."""
-
-    def __init__(self, readers: list[_PullReader], next_position: int, batch: int):
-        self.readers = readers
-        self._batch = batch
-        self._held: list[list[RecordedEvent]] = [[] for _ in readers]  # read, not handed over yet, per reader
-        # Each reader has given everything it will ever give up to its mark: what it holds is at or below it.
-        self._marks = [next_position - 1] * len(readers)
-
-    async def upto(self, horizon: int) -> AsyncIterator[list[RecordedEvent]]:
-        """Every event up to `horizon`, at most a batch at a time.
-
-        `horizon` must have been the stream's last position before this call: then a reader that says it has
-        nothing more has given everything up to the horizon. Events it gave beyond that are held for later.
-        """
-        held, marks = self._held, self._marks
-        while min(marks) < horizon:
-            for i, reader in enumerate(self.readers):
-                if marks[i] < horizon and not held[i]:
-                    msgs, drained = await reader.look(self._batch)
-                    _collect(msgs, marks[i] + 1, held[i])
-                    last = held[i][-1].position if held[i] else marks[i]
-                    marks[i] = max(last, horizon) if drained else last
-            upto = min(marks)
-            ready: list[RecordedEvent] = []
-            for i, records in enumerate(held):
-                cut = bisect.bisect_right(records, upto, key=lambda r: r.position)
-                ready.extend(records[:cut])
-                held[i] = records[cut:]
-            ready.sort(key=lambda r: r.position)
-            ready = [r for n, r in enumerate(ready) if n == 0 or ready[n - 1].position != r.position]  # overlaps
-            for start in range(0, len(ready), self._batch):
-                yield ready[start:start + self._batch]
 
 
 def _only(records: list[RecordedEvent], wanted: Callable[[str], bool] | None) -> list[RecordedEvent]:
