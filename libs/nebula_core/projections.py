@@ -111,6 +111,7 @@ class ProjectionRunner:
         # event the store hands over, read or not (docs/benchmarks.md, section 5). `wait_for` looks at once.
         self._poll_s = poll_s
         self._wake = asyncio.Event()
+        self._looks = 0  # "caught up" signals handled: a polling runner gets one or two after each look
 
     @property
     def name(self) -> str:
@@ -151,6 +152,33 @@ class ProjectionRunner:
                 return False
         return True
 
+    async def catch_up(self, timeout: float = 1.0) -> bool:
+        """Apply what was stored before this call, now: for a question that must see it (a report asked for).
+
+        A live runner is there within milliseconds and is not waited for. A polling runner is woken, and waited
+        for until a look that began after this call has been applied: a look in progress may have begun before
+        and ends with at most two "caught up" signals, so the third one after this call is from a later look.
+        False when that took longer than `timeout` (the caller answers from what is there).
+        """
+        if self._poll_s <= 0:
+            return True
+        target = self._looks + 3
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        async with self._advanced:
+            while self._looks < target:
+                self._wake.set()  # each look after the first goes at once, not at the runner's next turn
+                seen = self._looks
+
+                def moved(seen: int = seen) -> bool:
+                    return self._looks > seen
+
+                try:
+                    await asyncio.wait_for(self._advanced.wait_for(moved), max(0.0, deadline - loop.time()))
+                except TimeoutError:
+                    return False
+        return True
+
     async def wait_caught_up(self, timeout: float = 30.0) -> bool:
         """Wait until the runner has applied everything stored when it started (at least once)."""
         try:
@@ -180,6 +208,9 @@ class ProjectionRunner:
                         await self._handle_batch(batch)
                     else:
                         self._caught_up.set()
+                        async with self._advanced:
+                            self._looks += 1
+                            self._advanced.notify_all()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # DB or NATS gone: restart from the committed checkpoint

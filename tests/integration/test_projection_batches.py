@@ -147,6 +147,23 @@ async def test_a_polling_runner_writes_what_came_meanwhile_in_one_transaction_an
     assert await r.load_checkpoint() == later[-1]
 
 
+async def test_a_polling_runner_catches_up_at_once_when_asked(engine: AsyncEngine) -> None:
+    store = InMemoryEventStore()
+    projection = BatchedQueueNames()
+    r = ProjectionRunner(service="test", projection=projection, store=store, engine=engine,
+                         checkpoints=checkpoints, dead_letters=InMemoryDeadLetters(), poll_s=30.0)
+    await r.start()
+    try:
+        assert await r.wait_caught_up()
+        stored = await append_queues(store, "acme", ["asked-a", "asked-b"])
+        # A report asked for now must include them: the runner looks at once, not in 30 s.
+        assert await r.catch_up(timeout=5.0)
+        assert r.position == stored[-1]
+        assert (await names_applied(engine)).keys() >= {"asked-a", "asked-b"}
+    finally:
+        await r.stop()
+
+
 async def test_a_failed_batch_falls_back_to_apply_and_isolates_the_poison(engine: AsyncEngine) -> None:
     store = InMemoryEventStore()
     names = [f"q{i}" for i in range(40)]

@@ -84,8 +84,9 @@ class InMemoryEventStore:
         while True:
             if len(self._records) <= next_index:
                 yield []
-                if poll_s > 0:
+                if poll_s > 0:  # a poller hears "caught up" after each look that finds nothing, as on JetStream
                     await poll_pause(poll_s, wake)
+                    continue
             async with self._changed:
                 await self._changed.wait_for(self._beyond(next_index))
             chunk = self._records[next_index : next_index + batch]

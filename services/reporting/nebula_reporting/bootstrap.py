@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -32,28 +33,37 @@ async def build(settings: Settings, nats_url: str, engine: AsyncEngine) -> Servi
     await migrate(engine, SERVICE, MIGRATIONS)
     store = JetStreamEventStore(nc)
     dead_letters = JetStreamDeadLetters(nc)
-    for projection in (ReportingProjection(), OutboundProjection()):
-        app.components.append(ProjectionRunner(service=SERVICE, projection=projection, store=store, engine=engine,
-                                               checkpoints=checkpoints, dead_letters=dead_letters,
-                                               poll_s=REPORT_POLL_S))
+    runners = [ProjectionRunner(service=SERVICE, projection=projection, store=store, engine=engine,
+                                checkpoints=checkpoints, dead_letters=dead_letters, poll_s=REPORT_POLL_S)
+               for projection in (ReportingProjection(), OutboundProjection())]
+    app.components.extend(runners)
     queries = ReportQueries(engine)
+
+    async def current() -> None:
+        """A report includes what was stored before it was asked for: an agent who ends a call and opens their
+        recent calls at once must see it ended, not as it was at the runners' last look (up to REPORT_POLL_S ago)."""
+        await asyncio.gather(*(runner.catch_up() for runner in runners))
 
     async def inbound_calls(q: InboundCallsQuery) -> dict[str, Any]:
         """The inbound calls report."""
+        await current()
         return await queries.inbound_calls(q.tenant_id, start=q.start, end=q.end, number=q.number, queue=q.queue,
                                            agent=q.agent, result=q.result, page=q.page, page_size=q.page_size)
 
     async def outbound_calls(q: OutboundCallsQuery) -> dict[str, Any]:
         """The outbound calls report."""
+        await current()
         return await queries.outbound_calls(q.tenant_id, start=q.start, end=q.end, number=q.number, agent=q.agent,
                                             result=q.result, page=q.page, page_size=q.page_size)
 
     async def agent_calls(q: AgentCallsQuery) -> dict[str, Any]:
         """An agent's recent calls (Son Çağrılarım)."""
+        await current()
         return await queries.agent_calls(q.tenant_id, q.agent_id, q.limit)
 
     async def call_timeline(q: CallTimelineQuery) -> dict[str, Any]:
         """A call's timeline of events."""
+        await current()
         return await handlers.call_timeline(q, store, queries)
 
     app.query("inbound_calls", InboundCallsQuery)(inbound_calls)
