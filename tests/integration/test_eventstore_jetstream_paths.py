@@ -11,6 +11,7 @@ from typing import Any
 import nats
 import pytest
 from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.errors import NoStreamResponseError
 from nebula_contracts import directory as d
@@ -106,6 +107,132 @@ async def test_catch_up_with_several_filters_keeps_only_matching_subjects(nc: Na
     try:
         await wait_until(lambda: follower.empty > 0 and len(follower.positions) >= len(wanted), timeout=30)
         assert follower.positions == wanted
+    finally:
+        await follower.stop()
+
+
+async def test_a_poller_of_several_subjects_gets_only_them_in_log_order_while_appends_go_on(
+        nc: NatsClient) -> None:
+    store = JetStreamEventStore(nc)
+    t = tenant()
+    kinds = ("queue", "number", "other")  # "other" shares the pattern a covering filter would ask for
+    wanted: list[int] = []
+
+    async def append(i: int) -> None:
+        kind = kinds[i % 3]
+        r = await store.append(event_subject(t, kind, uuid.uuid4().hex), [created(t, f"q{i}")], expected_version=0)
+        if kind != "other":
+            wanted.append(r.version)
+
+    for i in range(20):  # a backlog to catch up on, in batches of 4 from each consumer
+        await append(i)
+    subjects = [f"evt.{t}.queue.*", f"evt.{t}.number.*"]
+    follower = Follower(store, 1, subjects, batch=4, poll_s=0.01)
+    try:
+        for i in range(20, 80):  # and appends while it polls, so looks race with them
+            await append(i)
+            if i % 7 == 0:
+                await asyncio.sleep(0.005)
+        await wait_until(lambda: follower.positions[-1:] == wanted[-1:], timeout=30)
+        assert follower.positions == wanted  # every one once, in log order across the two consumers
+        assert all(len(b) <= 4 for b in follower.batches)
+        ours = [c for c in await nc.jetstream().consumers_info(EVENTS_STREAM)
+                if (c.config.filter_subject or "").startswith(f"evt.{t}.")]
+        # one consumer per subject, and the server delivered nothing that was not asked for
+        assert sorted(str(c.config.filter_subject) for c in ours) == sorted(subjects)
+        assert sum(c.delivered.consumer_seq or 0 for c in ours) == len(wanted)
+    finally:
+        await follower.stop()
+
+
+class ScriptedReader:
+    """Stands in for a pull reader: each look gives the next scripted (positions, drained) answer."""
+
+    def __init__(self, nc: NatsClient, subject: str, *answers: tuple[list[int], bool]):
+        self.nc = nc
+        self.subject = subject
+        self.answers = list(answers)
+        self.looks = 0
+
+    async def look(self, limit: int) -> tuple[list[Msg], bool]:
+        self.looks += 1
+        positions, drained = self.answers.pop(0)
+        assert len(positions) <= limit
+        return [Msg(self.nc, subject="evt.t.queue.x", reply=f"$JS.ACK.S.C.1.{p}.1.0.9", data=b"{}", headers={})
+                for p in positions], drained
+
+
+async def test_merging_hands_over_only_what_no_other_consumer_can_still_precede(nc: NatsClient) -> None:
+    # Horizon 10. A gives 3 and 12 (stored after the horizon was read), B gives 5: only 3 and 5 may go, since B
+    # has not been asked since 11 was stored. At horizon 15, B gives 11 and a full batch ending at 14 ...
+    a = ScriptedReader(nc, "a", ([3, 12], True), ([], True))
+    b = ScriptedReader(nc, "b", ([5], True), ([11, 14], False), ([], True))
+    merged = jetstream._Merged([a, b], 1, batch=2, next_stored=Stored(a=[3, 12], b=[5, 11, 14]))
+    first = [[r.position for r in chunk] async for chunk in merged.upto(10)]
+    assert first == [[3, 5]]
+    second = [[r.position for r in chunk] async for chunk in merged.upto(15)]
+    assert second == [[11, 12], [14]]  # A's 12 waited for B's 11; A was asked again before 14 went
+    assert (a.looks, b.looks) == (2, 3) and a.answers == b.answers == []
+
+
+class Stored:
+    """Stands in for the stream's store: the positions stored on each reader's subject."""
+
+    def __init__(self, **positions: list[int]):
+        self.positions = positions
+        self.asked: list[tuple[str, int]] = []
+
+    async def __call__(self, subject: str, start: int) -> int | None:
+        self.asked.append((subject, start))
+        return next((p for p in self.positions[subject] if p >= start), None)
+
+
+async def test_merging_waits_for_a_consumer_not_yet_told_of_a_stored_event(nc: NatsClient) -> None:
+    # Horizon 10. B says it has nothing, but 7 is stored on its subject: nats-server has not told B's consumer
+    # yet. A's 9 must wait for B's 7, which B gives when asked again.
+    a = ScriptedReader(nc, "a", ([3, 9], True))
+    b = ScriptedReader(nc, "b", ([], True), ([], True), ([7], True))
+    stored = Stored(a=[3, 9], b=[7])
+    merged = jetstream._Merged([a, b], 1, batch=10, next_stored=stored)
+    chunks = [[r.position for r in chunk] async for chunk in merged.upto(10)]
+    assert chunks == [[3], [7, 9]]
+    assert merged.reached == 10 and b.looks == 3 and b.answers == []
+    assert stored.asked == [("a", 10), ("b", 1), ("b", 7), ("b", 8)]
+
+
+async def test_a_consumer_that_never_catches_up_with_the_stream_is_given_up(
+        nc: NatsClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jetstream, "MERGE_BEHIND_TRIES", 3)
+    a = ScriptedReader(nc, "a", ([2], True))
+    b = ScriptedReader(nc, "b", *[([], True)] * 4)
+    merged = jetstream._Merged([a, b], 1, batch=10, next_stored=Stored(a=[2], b=[5]))
+    handed = []
+    with pytest.raises(jetstream.ConsumerLost):
+        async for chunk in merged.upto(6):
+            handed.extend(r.position for r in chunk)
+    assert handed == [2]  # nothing after B's unseen 5 went; the poller starts over from 3
+    assert merged.reached == 4
+
+
+async def test_a_merging_poller_recreates_its_consumers_without_loss_or_repeat(nc: NatsClient) -> None:
+    store = JetStreamEventStore(nc)
+    t = tenant()
+    subjects = [f"evt.{t}.queue.*", f"evt.{t}.number.*"]
+
+    async def one(kind: str) -> int:
+        r = await store.append(event_subject(t, kind, uuid.uuid4().hex), [created(t, kind)], expected_version=0)
+        return r.version
+
+    before = [await one(kind) for kind in ("queue", "number", "queue")]
+    follower = Follower(store, before[0], subjects, batch=10, poll_s=0.01)
+    try:
+        await wait_until(lambda: follower.positions == before, timeout=10)
+        js = nc.jetstream()
+        number = [c for c in await js.consumers_info(EVENTS_STREAM) if c.config.filter_subject == subjects[1]]
+        await js.delete_consumer(EVENTS_STREAM, str(number[0].name))
+        after = [await one(kind) for kind in ("number", "queue", "number")]
+        await wait_until(lambda: follower.positions[-1:] == after[-1:], timeout=20)
+        assert follower.positions == before + after
     finally:
         await follower.stop()
 

@@ -8,14 +8,15 @@ of one decision go in one atomic batch (ADR-50, `allow_atomic`), so a crash neve
 from __future__ import annotations
 
 import asyncio
+import bisect
 import collections
 import contextlib
 import functools
 import itertools
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, Protocol
 
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
@@ -277,9 +278,14 @@ class JetStreamEventStore:
         consumer says nothing more is pending; then an empty batch ("caught up"), again every few idle seconds.
         Polling (`poll_s` > 0), no pull request stays open while caught up: each asks for what is there and
         ends at once (`no_wait`); the next goes after `poll_s` (twice as long after each that found nothing, up to
-        POLL_IDLE_MAX_S), or as soon as `wake` is set.
+        POLL_IDLE_MAX_S), or as soon as `wake` is set. A poller of several subjects reads one consumer per subject
+        and gets them merged in log order (`_poll_merged`).
         """
         next_position = max(from_position, 1)  # the first position not yet handed to the caller
+        if poll_s > 0 and len(set(subjects)) > 1:
+            async for merged_batch in self._poll_merged(next_position, sorted(set(subjects)), batch, poll_s, wake):
+                yield merged_batch
+            return  # pragma: no cover - the merged poller never ends
         # One server-side filter: nats-server spends far more CPU per message on a consumer with several
         # filter subjects (docs/benchmarks.md); the exact match is done here instead.
         server_filter = covering_filter(subjects)
@@ -321,6 +327,70 @@ class JetStreamEventStore:
             finally:
                 await reader.close()
 
+    async def _poll_merged(self, next_position: int, subjects: list[str], batch: int, poll_s: float,
+                           wake: asyncio.Event | None) -> AsyncIterator[list[RecordedEvent]]:
+        """Poll one consumer per subject and hand their events over merged in log order.
+
+        A covering filter hands a poller every event of the aggregates its subjects share a pattern with: the
+        directory's read models were handed every call and agent event (13 per answered call, each runner) to
+        drop them, a third of what nats-server delivered at 50 calls/s (docs/benchmarks.md, section 5). Here each
+        consumer has one subject and the server delivers only what is asked for.
+
+        Log order across the consumers: each look first reads the stream's last position (the horizon), then
+        asks every consumer for what it has. One that filled its batch has given everything up to its last
+        message. One that says it has nothing more may not have been told yet of what the stream already holds
+        (nats-server tells its consumers of a new message from a queue of its own, after the append's ack), so
+        the stream itself is asked for that subject's next message (`_Merged`): none up to the horizon, and the
+        consumer has given everything up to it. Events up to the lowest of those marks are handed over in position
+        order; the rest wait for the next request of the consumers that held them back. A look that finds the
+        horizon where the merge already reached asks no consumer at all.
+        """
+        interval = min(poll_s, POLL_IDLE_MAX_S)  # doubles after each look that finds nothing, up to the max
+        while True:
+            readers = [_PullReader(self._nc, self._js, self._stream, subject, batch, poll_s, wake)
+                       for subject in subjects]
+            try:
+                for reader in readers:
+                    await reader.open(next_position)
+            except Exception as exc:  # NATS down or restarting: wait and retry
+                log.warning("eventstore.subscribe_failed", error=repr(exc))
+                for reader in readers:
+                    await reader.close()
+                await asyncio.sleep(1.0)
+                continue
+            try:
+                merged = _Merged(readers, next_position, batch, self._next_stored)
+                while True:
+                    found = False
+                    horizon = await self.last_position()
+                    if horizon > merged.reached:
+                        async for chunk in merged.upto(horizon):
+                            next_position = chunk[-1].position + 1
+                            found = True
+                            yield chunk
+                    yield []  # caught up
+                    interval = min(poll_s, POLL_IDLE_MAX_S) if found else min(interval * 2, POLL_IDLE_MAX_S)
+                    await poll_pause(interval, wake)
+            except (asyncio.CancelledError, GeneratorExit):
+                raise
+            except Exception as exc:
+                log.warning("eventstore.consumer_lost", error=repr(exc), next_position=next_position)
+                await asyncio.sleep(0.5)
+            finally:
+                for reader in readers:
+                    await reader.close()
+
+    async def _next_stored(self, subject: str, start: int) -> int | None:
+        """The position of the first stored event at or after `start` on `subject` (a wildcard), None if none.
+
+        Read from the stream's store, not through a consumer: what the stream counts, it can hand out.
+        """
+        try:
+            found = await self._js.get_msg(self._stream, seq=start, subject=subject, next=True)
+        except NotFoundError:
+            return None
+        return int(found.seq) if found.seq is not None else None
+
     async def last_position(self) -> int:
         """Newest stream sequence."""
         info = await self._js.stream_info(self._stream)
@@ -356,6 +426,9 @@ PULL_EXPIRES_S = 2.0  # how long one pull request lingers; an idle subscriber he
 # pollers cost about 0.1 ms of CPU a look; the server drops a consumer not asked for 30 s).
 POLL_IDLE_MAX_S = 1.0
 PULL_GRACE_S = 3.0  # no word at all from the server for expiry + this: the consumer is gone, make a new one
+# A merged poller's consumer that has not been told of a stored event yet is asked again this often, this many times.
+MERGE_BEHIND_PAUSE_S = 0.002
+MERGE_BEHIND_TRIES = 500
 
 
 class ConsumerLost(Exception):
@@ -387,6 +460,11 @@ class _PullReader:
         self._next_subject = ""
         self._request = b""
 
+    @property
+    def subject(self) -> str:
+        """The consumer's filter subject."""
+        return self._filter
+
     async def open(self, start: int) -> int:
         """Create the consumer at stream position `start`; returns how many messages it has pending."""
         self._sub = await self._nc.subscribe(self._inbox, cb=self._arrive)
@@ -412,13 +490,7 @@ class _PullReader:
                 self._drained = False
                 await self._nc.publish(self._next_subject, self._request, reply=self._inbox)
                 self._owed.append(self._batch)
-            if not self._buffer:
-                self._arrived.clear()
-                try:
-                    async with asyncio.timeout(PULL_EXPIRES_S + PULL_GRACE_S):
-                        await self._arrived.wait()
-                except TimeoutError:
-                    raise ConsumerLost("no answer to pull requests") from None
+            await self._arrival()
             out: list[Msg] = []
             expired = False
             buffer, owed = self._buffer, self._owed
@@ -445,6 +517,36 @@ class _PullReader:
             if expired:
                 self._interval = min(self._interval * 2, POLL_IDLE_MAX_S)
                 return None
+
+    async def _arrival(self) -> None:
+        """Until something is in the buffer; ConsumerLost when the server stays silent past a request's expiry."""
+        if not self._buffer:
+            self._arrived.clear()
+            try:
+                async with asyncio.timeout(PULL_EXPIRES_S + PULL_GRACE_S):
+                    await self._arrived.wait()
+            except TimeoutError:
+                raise ConsumerLost("no answer to pull requests") from None
+
+    async def look(self, limit: int) -> tuple[list[Msg], bool]:
+        """Up to `limit` messages the consumer has now (one `no_wait` request); True when it has nothing more."""
+        await self._nc.publish(self._next_subject, json.dumps({"batch": limit, "no_wait": True}).encode(),
+                               reply=self._inbox)
+        out: list[Msg] = []
+        while True:
+            await self._arrival()
+            msg = self._buffer.popleft()
+            if msg.reply:  # a stored message
+                out.append(msg)
+                if len(out) >= limit:
+                    return out, _position_and_pending(msg.reply)[1] == 0
+                continue
+            headers = msg.headers or {}
+            status = headers.get("Status")
+            if status in ("408", "404"):  # the request ended: nothing more to give
+                return out, True
+            if status != "100":  # 409 consumer deleted, 503 no responders, ...
+                raise ConsumerLost(f"{status} {headers.get('Description', '')}".strip())
 
     async def close(self) -> None:
         """Stop listening; the server drops the idle consumer after its inactivity threshold."""
@@ -534,6 +636,82 @@ def _collect(msgs: list[Msg], next_position: int, into: list[RecordedEvent]) -> 
             event_version=int(headers.get(HEADER_VERSION) or 1), data=msg.data, headers=headers,
         ))
     return pending
+
+
+class _Reader(Protocol):
+    """What the merge needs of a pull reader (tests script one)."""
+
+    @property
+    def subject(self) -> str:
+        """The consumer's filter subject."""
+        ...
+
+    async def look(self, limit: int) -> tuple[list[Msg], bool]:
+        """Up to `limit` messages the consumer has now; True when it says it has nothing more."""
+        ...
+
+
+_NextStored = Callable[[str, int], Awaitable[int | None]]
+
+
+class _Merged:
+    """Several pull readers whose events are handed over as one log, in position order (`_poll_merged`)."""
+
+    def __init__(self, readers: Sequence[_Reader], next_position: int, batch: int, next_stored: _NextStored):
+        self.readers = readers
+        self._batch = batch
+        self._next_stored = next_stored
+        self._held: list[list[RecordedEvent]] = [[] for _ in readers]  # read, not handed over yet, per reader
+        # Each reader has given everything it will ever give up to its mark: what it holds is at or below it.
+        self._marks = [next_position - 1] * len(readers)
+
+    @property
+    def reached(self) -> int:
+        """Every event up to here has been handed over (or is held, to go with the next `upto`)."""
+        return min(self._marks)
+
+    async def upto(self, horizon: int) -> AsyncIterator[list[RecordedEvent]]:
+        """Every event up to `horizon` (at most the stream's last position), at most a batch at a time.
+
+        A reader that says it has nothing more is checked against the stream: if the stream holds an event of its
+        subject that it has not given, nats-server has not told that consumer of it yet, and it is asked again
+        after a short pause (ConsumerLost if it never catches up, and the poller starts over from what it handed
+        over). Events a reader gave beyond `horizon` are held for later.
+        """
+        held, marks = self._held, self._marks
+        behind_for = 0
+        while min(marks) < horizon:
+            behind = False
+            for i, reader in enumerate(self.readers):
+                if marks[i] < horizon and not held[i]:
+                    msgs, drained = await reader.look(self._batch)
+                    _collect(msgs, marks[i] + 1, held[i])
+                    last = held[i][-1].position if held[i] else marks[i]
+                    marks[i] = last
+                    if drained and last < horizon:
+                        stored = await self._next_stored(reader.subject, last + 1)
+                        if stored is not None and stored <= horizon:
+                            marks[i] = stored - 1
+                            behind = True
+                        else:
+                            marks[i] = horizon
+            upto = min(marks)
+            ready: list[RecordedEvent] = []
+            for i, records in enumerate(held):
+                cut = bisect.bisect_right(records, upto, key=lambda r: r.position)
+                ready.extend(records[:cut])
+                held[i] = records[cut:]
+            ready.sort(key=lambda r: r.position)
+            ready = [r for n, r in enumerate(ready) if n == 0 or ready[n - 1].position != r.position]  # overlaps
+            for start in range(0, len(ready), self._batch):
+                yield ready[start:start + self._batch]
+            if behind:
+                behind_for += 1
+                if behind_for > MERGE_BEHIND_TRIES:
+                    raise ConsumerLost("a consumer stays behind the stream")
+                await asyncio.sleep(MERGE_BEHIND_PAUSE_S)
+            else:
+                behind_for = 0
 
 
 def _only(records: list[RecordedEvent], wanted: Callable[[str], bool] | None) -> list[RecordedEvent]:
