@@ -20,9 +20,11 @@ from nebula_reporting.adapters import OutboundProjection, ReportingProjection, R
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # Live, the runners look for new events this often and write them in one transaction: reports are read by
-# people, a tenth of a second later is as good as at once, and a transaction per event (and a wake-up per event
-# handed over) was most of reporting's CPU per call.
-REPORT_POLL_S = 0.1
+# people, and every query first has the runners catch up (`current` below), so the interval only sets how much
+# is written at once. A transaction per event (and a wake-up per event handed over) was most of reporting's CPU
+# per call; looking every 0.25 s instead of 0.1 s took it from 3.8 to 2.5 ms per call at 50 calls/s
+# (docs/benchmarks.md, section 5).
+REPORT_POLL_S = 0.25
 
 
 async def build(settings: Settings, nats_url: str, engine: AsyncEngine) -> ServiceApp:
