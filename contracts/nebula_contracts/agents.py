@@ -38,7 +38,11 @@ class AgentStateChanged(Event):
 
 @event
 class OfferMade(Event):
-    """The router offered a waiting call to the agent (recorded before the phone rings)."""
+    """The router offered a waiting call to the agent (recorded before the phone rings): the agent is ringing.
+
+    An offer's events carry the agent's state change themselves. Logs written before 2026-11-27 follow each
+    with an AgentStateChanged to the same state, which changes nothing when folded after it.
+    """
 
     event_type = "OfferMade"
     agent_id: uuid.UUID
@@ -50,7 +54,7 @@ class OfferMade(Event):
 
 @event
 class OfferAccepted(Event):
-    """The agent answered the offer."""
+    """The agent answered the offer: they are on the call."""
 
     event_type = "OfferAccepted"
     agent_id: uuid.UUID
@@ -60,13 +64,18 @@ class OfferAccepted(Event):
 
 @event
 class OfferFailed(Event):
-    """The offer ended unanswered (ring-no-answer, busy, rejected, unreachable, or withdrawn)."""
+    """The offer ended unanswered (ring-no-answer, busy, rejected, unreachable, or withdrawn).
+
+    `state` is the agent's line state from then on; None in logs written before 2026-11-27, where an
+    AgentStateChanged follows.
+    """
 
     event_type = "OfferFailed"
     agent_id: uuid.UUID
     offer_id: uuid.UUID
     call_id: uuid.UUID
     cause: str
+    state: AgentState | None = None
 
 
 @command

@@ -143,12 +143,16 @@ class Call:
 
 @dataclass(frozen=True)
 class Decision:
-    """What the router does to one agent: events appended at `expected_version`, then commands sent."""
+    """What the router does to one agent: one event appended at `expected_version`, then commands sent.
+
+    One event, so a decision is stored whole or not at all with a single append, and the agent's new state
+    comes with it (an offer's events carry it, `moves_to`).
+    """
 
     tenant_id: str
     agent_id: uuid.UUID
     expected_version: int
-    events: tuple[Event, ...]
+    event: Event
     why: str
     ring: c.RingAgent | None = None
     cancel: c.CancelRinging | None = None
@@ -171,7 +175,8 @@ def evolve_agent(agent: Agent, event: Event, *, position: int = 0, wrap_up_s: in
             grace = (timing or Timing()).offer_grace_s
             offer = Offer(event.offer_id, event.call_id, event.queue_id, event.occurred_at, event.ring_timeout_s,
                           event.occurred_at + timedelta(seconds=event.ring_timeout_s + grace))
-            return replace(agent, offer=offer, version=version)
+            ringing = _enter(agent, "ringing", event.occurred_at, event.call_id, wrap_up_s, event.queue_id)
+            return replace(ringing, offer=offer, version=version)
         case a.OfferAccepted() | a.OfferFailed():
             still_open = agent.offer if agent.offer and agent.offer.offer_id != event.offer_id else None
             idle_since = agent.idle_since
@@ -179,14 +184,34 @@ def evolve_agent(agent: Agent, event: Event, *, position: int = 0, wrap_up_s: in
                 # A technical failure on this agent's leg: the next try goes to someone else first,
                 # so a broken phone cannot hold a call while other agents wait.
                 idle_since = event.occurred_at
-            return replace(agent, offer=still_open, idle_since=idle_since, version=version)
+            closed = replace(agent, offer=still_open, idle_since=idle_since, version=version)
+            state = moves_to(event)
+            if state is None:  # an older log: the AgentStateChanged that follows moves the agent
+                return closed
+            return _enter(closed, state, event.occurred_at, event.call_id, wrap_up_s, call_queue_id)
         case a.AgentStateChanged():
-            return replace(_enter(agent, event, wrap_up_s, call_queue_id), version=version)
+            return replace(_enter(agent, event.state, event.occurred_at, event.call_id, wrap_up_s, call_queue_id),
+                           version=version)
     return replace(agent, version=version)
 
 
-def _enter(agent: Agent, event: a.AgentStateChanged, wrap_up_s: int, call_queue_id: uuid.UUID | None) -> Agent:
-    state, at, before = event.state, event.occurred_at, agent.state
+def moves_to(event: Event) -> a.AgentState | None:
+    """The line state an agent event puts the agent in (None: it leaves the state as it is)."""
+    match event:
+        case a.AgentStateChanged():
+            return event.state
+        case a.OfferMade():
+            return "ringing"
+        case a.OfferAccepted():
+            return "on_call"
+        case a.OfferFailed():
+            return event.state
+    return None
+
+
+def _enter(agent: Agent, state: a.AgentState, at: datetime, call_id: uuid.UUID | None, wrap_up_s: int,
+           call_queue_id: uuid.UUID | None) -> Agent:
+    before = agent.state
     idle_since = agent.idle_since
     if state == "inbound":
         # Back from a ring that came to nothing, or from wrap-up: the agent keeps their place in line.
@@ -200,7 +225,7 @@ def _enter(agent: Agent, event: a.AgentStateChanged, wrap_up_s: int, call_queue_
         agent,
         state=state,
         since=at,
-        call_id=event.call_id if keeps_call else None,
+        call_id=call_id if keeps_call else None,
         call_queue_id=(call_queue_id or agent.call_queue_id) if keeps_call else None,
         idle_since=idle_since,
         wrap_up_until=at + timedelta(seconds=wrap_up_s) if state == "wrap_up" else None,
@@ -246,10 +271,6 @@ class Floor:
     # agents and offered calls are left out of every new decision until they are stored, or given up.
     reserved_agents: set[uuid.UUID] = field(default_factory=set)
     reserved_calls: set[uuid.UUID] = field(default_factory=set)
-    # Agents whose decision's later events (the new state after an offer's first event) are on their way to the
-    # log: until they are folded in, the agent looks half-moved (an offer closed, still "ringing"), so nothing is
-    # decided about them (a decision would only be refused when it met the events, and taken again, and again).
-    trailing_agents: set[uuid.UUID] = field(default_factory=set)
     _members: dict[uuid.UUID, dict[uuid.UUID, int]] | None = None
     _lines: dict[uuid.UUID, dict[uuid.UUID, int]] | None = None
 
@@ -345,17 +366,15 @@ class Floor:
         call_queue_id: uuid.UUID | None = None
         wrap_up_s = 0
         call = self.calls.get(event.call_id) if event.call_id else None
-        if isinstance(event, a.AgentStateChanged):
-            if event.state == "ringing" and agent.offer is not None:
-                call_queue_id = agent.offer.queue_id
-            elif event.state == "on_call" and call is not None:
-                call_queue_id = call.queue_id
-                self.put_call(replace(call, agent_recorded=True))
-            elif event.state == "wrap_up":
-                wrap_up_s = self.wrap_up_s(agent.call_queue_id)
-        elif isinstance(event, a.OfferAccepted) and call is not None:
+        state = moves_to(event)
+        if state == "ringing" and isinstance(event, a.AgentStateChanged) and agent.offer is not None:
+            call_queue_id = agent.offer.queue_id
+        elif state == "on_call" and call is not None:
+            call_queue_id = call.queue_id
             self.put_call(replace(call, agent_recorded=True))
-        elif isinstance(event, a.OfferFailed):
+        elif state == "wrap_up":
+            wrap_up_s = self.wrap_up_s(agent.call_queue_id)
+        if isinstance(event, a.OfferFailed):
             self.ring_failures.pop(event.offer_id, None)
             if call is not None and event.cause == "failed":
                 not_before = event.occurred_at + timedelta(seconds=self.timing.retry_backoff_s)
@@ -540,17 +559,18 @@ def decide_set_state(floor: Floor, cmd: a.SetAgentState, now: datetime) -> Decis
     # Event ids derive from the command id: a command retried after a lost reply stores nothing twice.
     common: dict[str, Any] = {"tenant_id": floor.tenant_id, "occurred_at": now, "causation_id": cmd.command_id,
                               "actor": cmd.actor, "agent_id": agent.agent_id}
-    events: list[Event] = []
-    cancel = None
+    why = f"chose {target}"
     if agent.offer is not None:  # choosing another state while the phone rings declines the call
         offer = agent.offer
-        events.append(a.OfferFailed(event_id=derived_id(cmd.command_id, 0), correlation_id=offer.call_id,
-                                    offer_id=offer.offer_id, call_id=offer.call_id, cause="rejected", **common))
-        cancel = _cancel(floor.tenant_id, offer)
-    events.append(a.AgentStateChanged(event_id=derived_id(cmd.command_id, 1),
-                                      correlation_id=cmd.correlation_id or cmd.command_id, state=target,
-                                      previous=current, call_id=None, **common))
-    return Decision(floor.tenant_id, agent.agent_id, agent.version, tuple(events), f"chose {target}", cancel=cancel)
+        declined = a.OfferFailed(event_id=derived_id(cmd.command_id, 0), correlation_id=offer.call_id,
+                                 offer_id=offer.offer_id, call_id=offer.call_id, cause="rejected", state=target,
+                                 **common)
+        return Decision(floor.tenant_id, agent.agent_id, agent.version, declined, why,
+                        cancel=_cancel(floor.tenant_id, offer))
+    chosen = a.AgentStateChanged(event_id=derived_id(cmd.command_id, 1),
+                                 correlation_id=cmd.correlation_id or cmd.command_id, state=target,
+                                 previous=current, call_id=None, **common)
+    return Decision(floor.tenant_id, agent.agent_id, agent.version, chosen, why)
 
 
 BUSY_STATES = ("ringing", "on_call", "wrap_up")
@@ -581,7 +601,7 @@ def authorize_dial(floor: Floor, agent_id: uuid.UUID, call_id: uuid.UUID) -> Age
 def settle(floor: Floor, now: datetime) -> list[Decision]:
     """Agent events that bring every agent in line with what the calls and clocks say (no new offers)."""
     decisions = []
-    reserved = floor.reserved_agents | floor.trailing_agents
+    reserved = floor.reserved_agents
     for agent_id in list(floor.watched):  # each decision is about one agent: their order does not matter
         if agent_id in reserved:
             continue
@@ -672,16 +692,14 @@ def _close(floor: Floor, agent: Agent, offer: Offer, outcome: str, at: datetime,
     common: dict[str, Any] = {"tenant_id": floor.tenant_id, "occurred_at": at, "correlation_id": offer.call_id,
                               "causation_id": cause_id, "actor": ROUTER, "agent_id": agent.agent_id}
     closing: Event
-    if outcome == "accepted":
+    if outcome == "accepted":  # the agent is on the call from then on
+        assert state == "on_call", state
         closing = a.OfferAccepted(event_id=derived_id(offer.offer_id, "accepted"), offer_id=offer.offer_id,
                                   call_id=offer.call_id, **common)
     else:
         closing = a.OfferFailed(event_id=derived_id(offer.offer_id, "failed"), offer_id=offer.offer_id,
-                                call_id=offer.call_id, cause=outcome, **common)
-    changed = a.AgentStateChanged(event_id=derived_id(offer.offer_id, f"after:{state}"), state=state,
-                                  previous=agent.state, call_id=offer.call_id if state == "on_call" else None,
-                                  **common)
-    return Decision(floor.tenant_id, agent.agent_id, agent.version, (closing, changed), f"offer {outcome}",
+                                call_id=offer.call_id, cause=outcome, state=state, **common)
+    return Decision(floor.tenant_id, agent.agent_id, agent.version, closing, f"offer {outcome}",
                     cancel=_cancel(floor.tenant_id, offer) if cancel else None)
 
 
@@ -691,7 +709,7 @@ def _change(floor: Floor, agent: Agent, state: a.AgentState, at: datetime, why: 
         event_id=derived_id(agent.agent_id, f"{tag or why}:{agent.version}"), tenant_id=floor.tenant_id,
         occurred_at=at, correlation_id=call_id, actor=ROUTER, agent_id=agent.agent_id, state=state,
         previous=agent.state, call_id=call_id if state in ("on_call", "wrap_up") else None)
-    return Decision(floor.tenant_id, agent.agent_id, agent.version, (event,), why)
+    return Decision(floor.tenant_id, agent.agent_id, agent.version, event, why)
 
 
 def _cancel(tenant_id: str, offer: Offer) -> c.CancelRinging:
@@ -791,9 +809,9 @@ def routable(floor: Floor, now: datetime) -> tuple[list[WaitingCall], list[Candi
         chosen = [x for x in floor.free if x in members and not wanted.isdisjoint(members[x])]
     else:
         chosen = list({x for q in wanted for x in lines[q] if x in floor.free})
-    agents, reserved, trailing = floor.agents, floor.reserved_agents, floor.trailing_agents
+    agents, reserved = floor.agents, floor.reserved_agents
     free = [Candidate(x, agents[x].idle_since or agents[x].since or EPOCH, members[x]) for x in chosen
-            if x not in reserved and x not in trailing]
+            if x not in reserved]
     return waiting, free, queue_priority
 
 
@@ -807,7 +825,7 @@ def plan_offers(floor: Floor, now: datetime) -> list[Decision]:
 
 
 def offer_decision(floor: Floor, call: Call, agent: Agent, now: datetime) -> Decision:
-    """Record the offer (OfferMade + ringing) at the agent's version, then ring their phone."""
+    """Record the offer (OfferMade: the agent is ringing) at the agent's version, then ring their phone."""
     assert call.queue_id is not None and agent.endpoint is not None
     queue = floor.queues[call.queue_id].config
     # Derived, not random: the same call to the same agent at the same version is the same offer.
@@ -816,19 +834,16 @@ def offer_decision(floor: Floor, call: Call, agent: Agent, now: datetime) -> Dec
                               "causation_id": call.queued_event_id, "actor": ROUTER, "agent_id": agent.agent_id}
     made = a.OfferMade(event_id=derived_id(offer_id, "made"), offer_id=offer_id, call_id=call.call_id,
                        queue_id=call.queue_id, ring_timeout_s=queue.ring_timeout_s, **common)
-    ringing = a.AgentStateChanged(event_id=derived_id(offer_id, "ringing"), state="ringing", previous=agent.state,
-                                  call_id=call.call_id, **common)
     ring = c.RingAgent(command_id=derived_id(offer_id, "ring"), tenant_id=floor.tenant_id, actor=ROUTER,
                        correlation_id=call.call_id, call_id=call.call_id, offer_id=offer_id,
                        agent_id=agent.agent_id, endpoint=agent.endpoint, timeout_s=queue.ring_timeout_s)
-    return Decision(floor.tenant_id, agent.agent_id, agent.version, (made, ringing), "offer", ring=ring)
+    return Decision(floor.tenant_id, agent.agent_id, agent.version, made, "offer", ring=ring)
 
 
 def still_valid(floor: Floor, decision: Decision, now: datetime) -> bool:
     """Whether a decision taken before an await still fits the floor (else decide again)."""
     agent = floor.agents.get(decision.agent_id)
-    if (agent is None or agent.version != decision.expected_version or agent.agent_id in floor.reserved_agents
-            or agent.agent_id in floor.trailing_agents):
+    if agent is None or agent.version != decision.expected_version or agent.agent_id in floor.reserved_agents:
         return False
     call_id = decision.offer_call_id
     if call_id is None:

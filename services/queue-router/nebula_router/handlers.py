@@ -31,6 +31,7 @@ from nebula_router import domain
 log = get_logger(__name__)
 
 Clock = Callable[[], datetime]
+AGENT_EVENTS = (a.AgentStateChanged, a.OfferMade, a.OfferAccepted, a.OfferFailed)
 MAX_STEPS = 10_000  # decisions per reconcile round; a floor that needs more is logged and kicked again
 RETRY_AFTER_ERROR_S = 1.0
 
@@ -91,7 +92,6 @@ class RouterHandlers:
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._trailing: dict[uuid.UUID, asyncio.Task[None]] = {}  # by agent: a decision's events after its first
         self._storing: dict[uuid.UUID, asyncio.Task[None]] = {}  # by agent: a reconcile decision being stored
         self._misses: dict[str, int] = {}  # by tenant: decisions in a row that were not stored (conflicts)
         self._queues_changed: set[str] = set()
@@ -142,10 +142,11 @@ class RouterHandlers:
         log.info("router.live", tenants=len(self.floors), position=self.position)
 
     async def _apply(self, floor: domain.Floor, event: Event, position: int) -> bool:
+        before = floor.agents.get(event.agent_id) if isinstance(event, AGENT_EVENTS) else None
         applied = floor.apply(event, position)
         if applied and self.is_live:
             self._queues_changed.add(floor.tenant_id)
-            await self._announce(floor, event)
+            await self._announce(floor, event, before.state if before is not None else "offline")
         return applied
 
     # ------------------------------------------------------------ commands and queries
@@ -279,73 +280,38 @@ class RouterHandlers:
             self.kick(tenant_id)
 
     async def _agent_settled(self, agent_id: uuid.UUID, *, besides: asyncio.Task[Any] | None = None) -> None:
-        """Wait until what is being stored about the agent (a decision, its trailing events) is stored."""
-        for pending in (self._storing.get(agent_id), self._trailing.get(agent_id)):
-            if pending is not None and pending is not besides:
-                await asyncio.shield(pending)
+        """Wait until a decision being stored about the agent is stored."""
+        pending = self._storing.get(agent_id)
+        if pending is not None and pending is not besides:
+            await asyncio.shield(pending)
 
     async def _execute(self, floor: domain.Floor, decision: domain.Decision) -> bool:
-        """Append the decision's first event at its expected version, fold it in, act; False on a conflict.
+        """Append the decision's event at its expected version, fold it in, act; False on a conflict.
 
-        The first event is the one the ring or cancel command acts on (`OfferMade`, the offer's close): the
-        command goes out as soon as it is stored. The rest (the agent's new state) follows it in order (decision
-        0016) in the background, so the next decisions do not wait for a second append; a later decision about the
-        same agent waits for it and, if it was taken before those events were folded in, is decided again.
+        The ring or cancel command goes out as soon as the event is stored. The event carries the agent's new
+        state (an offer's events do, `domain.moves_to`): one append per decision, nothing stored behind it.
         """
-        if decision.agent_id in self._storing or decision.agent_id in self._trailing:
+        if decision.agent_id in self._storing:
             await self._agent_settled(decision.agent_id, besides=asyncio.current_task())
             agent = floor.agents.get(decision.agent_id)
             if agent is None or agent.version != decision.expected_version:
                 return False
         stream = event_subject(floor.tenant_id, a.AGGREGATE_AGENT, str(decision.agent_id))
-        first, rest = decision.events[:1], decision.events[1:]
         try:
-            stored = await self.store.append(stream, first, expected_version=decision.expected_version)
+            stored = await self.store.append(stream, [decision.event], expected_version=decision.expected_version)
         except ConcurrencyConflict:
             log.warning("router.agent_moved_on", tenant=floor.tenant_id, agent_id=str(decision.agent_id),
                         expected=decision.expected_version, why=decision.why)
             await self._reload_agent(floor, decision.agent_id)
             return False
-        await self._apply(floor, first[0], stored.version)
+        await self._apply(floor, decision.event, stored.version)
         if decision.cancel is not None:
             self._spawn(self._cancel(decision.cancel))
         if decision.ring is not None:
             self._spawn(self._ring(decision.ring))
-        if rest:
-            task = asyncio.create_task(self._append_trailing(floor, decision, rest, stored.version))
-            self._trailing[decision.agent_id] = task
-            floor.trailing_agents.add(decision.agent_id)
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
         log.info("router.decided", tenant=floor.tenant_id, agent_id=str(decision.agent_id), why=decision.why,
-                 call_id=str(decision.events[0].correlation_id or ""), version=stored.version)
+                 call_id=str(decision.event.correlation_id or ""), version=stored.version)
         return True
-
-    async def _append_trailing(self, floor: domain.Floor, decision: domain.Decision, events: tuple[Event, ...],
-                               version: int) -> None:
-        """Store a decision's events after its first, in order behind it; on failure re-read and decide again."""
-        agent_id = decision.agent_id
-        stream = event_subject(floor.tenant_id, a.AGGREGATE_AGENT, str(agent_id))
-        try:
-            # Only this router writes agent streams, and a later decision about this agent waits for this task:
-            # the version just stored holds.
-            more = await self.store.append(stream, events, expected_version=version, atomic=False)
-            for event, position in zip(events, more.positions, strict=True):
-                await self._apply(floor, event, position)
-            whole = True
-        except Exception as exc:  # NATS away, another writer: the floor re-reads the agent and settles it
-            whole = False
-            log.error("router.trailing_append_failed", tenant=floor.tenant_id, agent_id=str(agent_id),
-                      why=decision.why, error=repr(exc))
-            with contextlib.suppress(Exception):
-                await self._reload_agent(floor, agent_id)
-            self._arm(floor.tenant_id, RETRY_AFTER_ERROR_S)
-        finally:
-            if self._trailing.get(agent_id) is asyncio.current_task():
-                del self._trailing[agent_id]
-                floor.trailing_agents.discard(agent_id)
-        if whole:
-            self.kick(floor.tenant_id)  # the agent is whole again: settle them, route to them
 
     async def _reload_agent(self, floor: domain.Floor, agent_id: uuid.UUID) -> None:
         """Fold in whatever the agent's stream holds beyond what this floor has seen."""
@@ -387,14 +353,10 @@ class RouterHandlers:
 
     # ------------------------------------------------------------ live notices
 
-    async def _announce(self, floor: domain.Floor, event: Event) -> None:
+    async def _announce(self, floor: domain.Floor, event: Event, previous: a.AgentState) -> None:
+        """Live notices of a folded event: an offer's start or end to the agent, then any new line state."""
         tenant = floor.tenant_id
         match event:
-            case a.AgentStateChanged():
-                notice = a.AgentStateNotice(agent_id=event.agent_id, state=event.state, previous=event.previous,
-                                            since=event.occurred_at, call_id=event.call_id)
-                await self.live.publish(live_subject(tenant, "agents"), notice)
-                await self.live.publish(live_subject(tenant, "agent", str(event.agent_id)), notice)
             case a.OfferMade():
                 call = floor.calls.get(event.call_id)
                 queue = floor.queues.get(event.queue_id)
@@ -408,6 +370,17 @@ class RouterHandlers:
                 ended = a.OfferEndedNotice(offer_id=event.offer_id, call_id=event.call_id, agent_id=event.agent_id,
                                            outcome=outcome)
                 await self.live.publish(live_subject(tenant, "agent", str(event.agent_id)), ended)
+        state = domain.moves_to(event)
+        if state is None or not isinstance(event, AGENT_EVENTS):
+            return
+        if isinstance(event, a.AgentStateChanged):
+            previous, call_id = event.previous, event.call_id
+        else:
+            call_id = floor.agents[event.agent_id].call_id
+        notice = a.AgentStateNotice(agent_id=event.agent_id, state=state, previous=previous,
+                                    since=event.occurred_at, call_id=call_id)
+        await self.live.publish(live_subject(tenant, "agents"), notice)
+        await self.live.publish(live_subject(tenant, "agent", str(event.agent_id)), notice)
 
     async def _send_queue_notices(self) -> None:
         """Queue snapshots, at most one per tenant per interval: they only inform, so they are coalesced."""

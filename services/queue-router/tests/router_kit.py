@@ -106,10 +106,10 @@ class Sim:
             self.floor.apply(event, position)
 
     def execute(self, decision: domain.Decision) -> None:
-        """Append a decision's events as the store would (checking the expected version), then act."""
+        """Append a decision's event as the store would (checking the expected version), then act."""
         agent = self.floor.agents[decision.agent_id]
         assert agent.version == decision.expected_version, "stale decision"
-        self.feed(*decision.events)
+        self.feed(decision.event)
         if decision.cancel:
             self.cancels.append(decision.cancel)
         if decision.ring:

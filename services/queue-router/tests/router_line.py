@@ -26,7 +26,7 @@ from nebula_core.db import create_engine
 from nebula_core.eventstore.jetstream import JetStreamEventStore, ensure_streams
 from nebula_core.runtime import ServiceApp, ServiceClient, new_broker
 from nebula_core.settings import Settings
-from nebula_router import bootstrap
+from nebula_router import bootstrap, domain
 from nebula_router.settings import RouterSettings
 from router_kit import call_ended, leg_answered, leg_failed, leg_ringing, queue_created, user_created
 
@@ -214,7 +214,8 @@ class Tenant:
 
     async def state_path(self, agent_id: uuid.UUID) -> list[str]:
         """The states the agent went through, in order."""
-        return [e.state for _, e in await self.agent_log(agent_id) if isinstance(e, a.AgentStateChanged)]
+        moves = [domain.moves_to(e) for _, e in await self.agent_log(agent_id)]
+        return [state for state in moves if state is not None]
 
 
 __all__ = ["Line", "Router", "Tenant", "d"]

@@ -8,6 +8,7 @@ from typing import get_args
 import pytest
 from nebula_contracts import agents as a
 from nebula_contracts import calls as c
+from nebula_contracts.envelope import Event
 from nebula_contracts.errors import Conflict, Forbidden, InvalidInput, NotFound
 from nebula_router import domain
 from router_kit import (
@@ -71,7 +72,7 @@ def test_out_of_a_call_every_chosen_state_is_allowed(current: a.AgentState, targ
         assert decision is None
         return
     assert decision is not None
-    (event,) = decision.events
+    event = decision.event
     assert isinstance(event, a.AgentStateChanged)
     assert (event.previous, event.state, event.call_id) == (current, target, None)
     assert decision.ring is None and decision.cancel is None
@@ -124,9 +125,9 @@ def test_inbound_while_ringing_is_a_conflict_and_another_state_declines_the_offe
     decision = sim.choose(ali, "break", at(3))
     assert decision is not None and decision.cancel is not None
     assert decision.cancel.offer_id == sim.last_ring().offer_id
-    failed, changed = decision.events
-    assert isinstance(failed, a.OfferFailed) and failed.cause == "rejected"
-    assert isinstance(changed, a.AgentStateChanged) and (changed.previous, changed.state) == ("ringing", "break")
+    failed = decision.event  # one event: the offer's end carries the chosen state
+    assert isinstance(failed, a.OfferFailed) and (failed.cause, failed.state) == ("rejected", "break")
+    assert (sim.agent(ali).state, sim.agent(ali).since) == ("break", at(3))
     assert sim.agent(ali).offer is None and sim.floor.calls[call.call_id].waiting
 
 
@@ -165,8 +166,56 @@ def test_chosen_state_events_derive_their_ids_from_the_command() -> None:
     first = domain.decide_set_state(sim.floor, cmd, at(1))
     again = domain.decide_set_state(sim.floor, cmd, at(2))
     assert first is not None and again is not None
-    assert [e.event_id for e in first.events] == [e.event_id for e in again.events]
-    assert first.events[0].causation_id == cmd.command_id
+    assert first.event.event_id == again.event.event_id
+    assert first.event.causation_id == cmd.command_id
+
+
+def test_an_older_log_with_a_state_change_after_each_offer_event_folds_to_the_same_agents() -> None:
+    """Logs written before 2026-11-27 follow OfferMade, OfferAccepted and a stateless OfferFailed with an
+    AgentStateChanged; the offer's events now carry the state. Both fold to the same picture at every step."""
+    new, (ali, _), queue = floor_with()
+    old = Sim.new()
+    old.feed(*[event for event, _ in new.log])  # the same users and queue
+    first, second = call_queued(new.tenant, queue, when=at(2)), call_queued(new.tenant, queue, when=at(11))
+    offer1, offer2 = uuid.uuid4(), uuid.uuid4()
+    common = {"tenant_id": new.tenant, "agent_id": ali}
+
+    def changed(state: a.AgentState, previous: a.AgentState, when: float,
+                call_id: uuid.UUID | None = None) -> a.AgentStateChanged:
+        return a.AgentStateChanged(occurred_at=at(when), state=state, previous=previous, call_id=call_id, **common)
+
+    def made(offer_id: uuid.UUID, call: c.CallQueued, when: float) -> a.OfferMade:
+        return a.OfferMade(occurred_at=at(when), offer_id=offer_id, call_id=call.call_id, queue_id=queue,
+                           ring_timeout_s=20, **common)
+
+    steps: list[tuple[list[Event], list[Event]]] = [
+        ([changed("inbound", "offline", 1)], [changed("inbound", "offline", 1)]),
+        ([first, made(offer1, first, 2)],
+         [first, made(offer1, first, 2), changed("ringing", "inbound", 2, first.call_id)]),
+        ([a.OfferAccepted(occurred_at=at(3), offer_id=offer1, call_id=first.call_id, **common)],
+         [a.OfferAccepted(occurred_at=at(3), offer_id=offer1, call_id=first.call_id, **common),
+          changed("on_call", "ringing", 3, first.call_id)]),
+        ([changed("inbound", "on_call", 10)], [changed("inbound", "on_call", 10)]),
+        ([second, made(offer2, second, 11)],
+         [second, made(offer2, second, 11), changed("ringing", "inbound", 11, second.call_id)]),
+        ([a.OfferFailed(occurred_at=at(31), offer_id=offer2, call_id=second.call_id, cause="no_answer",
+                        state="missed", **common)],
+         [a.OfferFailed(occurred_at=at(31), offer_id=offer2, call_id=second.call_id, cause="no_answer", **common),
+          changed("missed", "ringing", 31)]),
+    ]
+
+    def picture(sim: Sim) -> tuple[object, ...]:
+        agent = sim.agent(ali)
+        return (agent.state, agent.since, agent.call_id, agent.call_queue_id, agent.idle_since, agent.offer,
+                agent.wrap_up_until)
+
+    seen = []
+    for now, before in steps:
+        new.feed(*now)
+        old.feed(*before)
+        assert picture(new) == picture(old)
+        seen.append(picture(new)[0])
+    assert seen == ["inbound", "ringing", "on_call", "inbound", "ringing", "missed"]
 
 
 # ---------------------------------------------------------------- an offer and how it ends
@@ -182,14 +231,16 @@ def test_answered_call_goes_ringing_on_call_wrap_up_then_inbound() -> None:
     assert ring is not None
     assert (ring.call_id, ring.agent_id, ring.timeout_s) == (call.call_id, ali, 20)
     assert ring.endpoint == sim.agent(ali).endpoint
-    made, ringing = offer.events
+    made = offer.event  # one event: the offer puts the agent in "ringing"
     assert isinstance(made, a.OfferMade) and made.offer_id == ring.offer_id and made.queue_id == queue
-    assert isinstance(ringing, a.AgentStateChanged) and ringing.state == "ringing" and ringing.call_id == call.call_id
     assert made.correlation_id == call.call_id and made.causation_id == call.event_id
+    agent = sim.agent(ali)
+    assert (agent.state, agent.since, agent.call_id, agent.call_queue_id) == ("ringing", at(5), call.call_id, queue)
     sim.feed(leg_ringing(ring, at(5.1)), leg_answered(ring, at(8)))
-    accepted, on_call = sim.run(at(8))[0].events
+    accepted = sim.run(at(8))[0].event
     assert isinstance(accepted, a.OfferAccepted) and accepted.occurred_at == at(8)
-    assert isinstance(on_call, a.AgentStateChanged) and on_call.state == "on_call"
+    agent = sim.agent(ali)
+    assert (agent.state, agent.since, agent.offer) == ("on_call", at(8), None)
     assert sim.agent(ali).call_id == call.call_id
     sim.feed(call_ended(sim.tenant, call.call_id, at(60)))
     sim.run(at(61))
@@ -198,7 +249,7 @@ def test_answered_call_goes_ringing_on_call_wrap_up_then_inbound() -> None:
     assert domain.next_deadline(sim.floor) == at(70)
     assert sim.run(at(69.9)) == []
     (back,) = sim.run(at(70.2))
-    assert back.events[0].occurred_at == at(70)  # the wrap-up ended on time, whenever the router looked
+    assert back.event.occurred_at == at(70)  # the wrap-up ended on time, whenever the router looked
     assert sim.agent(ali).state == "inbound" and sim.agent(ali).idle_since == at(60)
     assert call.call_id not in sim.floor.calls
 
@@ -227,8 +278,9 @@ def test_a_missed_offer_puts_the_agent_in_missed_and_the_call_goes_to_the_next(c
     assert first.agent_id == ali  # idle longest
     sim.feed(leg_failed(first, cause, at(25)))
     decisions = sim.run(at(25))
-    failed = decisions[0].events[0]
+    failed = decisions[0].event
     assert isinstance(failed, a.OfferFailed) and failed.cause == cause and failed.occurred_at == at(25)
+    assert failed.state == "missed"
     assert decisions[0].cancel is None  # the leg is gone already
     assert sim.agent(ali).state == "missed"
     assert sim.last_ring().agent_id == veli and sim.last_ring().call_id == call.call_id
@@ -274,7 +326,7 @@ def test_a_caller_who_hangs_up_while_ringing_frees_the_agent_without_a_cancel() 
     sim.run(at(5))
     sim.feed(call_ended(sim.tenant, call.call_id, at(7), result="abandoned"))
     (decision,) = sim.run(at(7))
-    failed = decision.events[0]
+    failed = decision.event
     assert isinstance(failed, a.OfferFailed) and failed.cause == "cancelled"
     assert decision.cancel is None
     assert sim.agent(ali).state == "inbound" and sim.agent(ali).idle_since == at(0)
@@ -303,7 +355,7 @@ def test_the_safety_timer_fails_a_silent_offer_as_no_answer_and_cancels_the_ring
     assert domain.next_deadline(sim.floor) == at(30)
     assert sim.run(at(29.9)) == []
     decisions = sim.run(at(30))
-    failed = decisions[0].events[0]
+    failed = decisions[0].event
     assert isinstance(failed, a.OfferFailed) and failed.cause == "no_answer"
     assert decisions[0].cancel is not None and decisions[0].cancel.offer_id == ring.offer_id
     assert sim.agent(ali).state == "missed" and sim.last_ring().agent_id == veli
@@ -318,7 +370,7 @@ def test_a_failed_ring_command_backs_the_call_off_before_offering_it_again() -> 
     first = sim.last_ring()
     sim.floor.note_ring_failure(first.offer_id, at(5.5))
     (decision,) = sim.run(at(5.5))
-    assert isinstance(decision.events[0], a.OfferFailed) and decision.events[0].cause == "failed"
+    assert isinstance(decision.event, a.OfferFailed) and decision.event.cause == "failed"
     assert sim.agent(ali).state == "inbound" and sim.floor.calls[call.call_id].not_before == at(7.5)
     assert domain.next_deadline(sim.floor) == at(7.5)
     assert sim.run(at(7)) == []
@@ -521,9 +573,9 @@ def test_agent_events_already_folded_are_skipped_by_version() -> None:
     sim, (ali, _), _ = floor_with()
     decision = domain.decide_set_state(sim.floor, set_state(sim.tenant, ali, "inbound"), at(1))
     assert decision is not None
-    assert sim.floor.apply(decision.events[0], 50) is True
-    assert sim.floor.apply(decision.events[0], 50) is False
-    assert sim.floor.apply(decision.events[0], 49) is False
+    assert sim.floor.apply(decision.event, 50) is True
+    assert sim.floor.apply(decision.event, 50) is False
+    assert sim.floor.apply(decision.event, 49) is False
     assert sim.agent(ali).version == 50
 
 

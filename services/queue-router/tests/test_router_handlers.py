@@ -154,6 +154,38 @@ async def test_an_offer_is_stored_before_the_phone_rings_and_announced_live(rig:
     await wait_until(lambda: rig.live.of(a.QueuesNotice))
 
 
+async def test_each_decision_is_one_event_that_carries_the_agents_new_state_and_its_notices(rig: Rig) -> None:
+    ali, _ = rig.agents
+    await go_inbound(rig, ali)
+    call = call_queued(TENANT, rig.queue_id, when=rig.clock.now)
+    await rig.put(call)
+    await wait_until(lambda: rig.adapter.rings)
+    (ring,) = rig.adapter.rings
+    rig.clock.advance(3)
+    answered_at = rig.clock.now
+    await rig.put(leg_answered(ring, answered_at))
+    await wait_until(lambda: rig.agent(ali).state == "on_call")
+    rig.clock.advance(30)
+    await rig.put(call_ended(TENANT, call.call_id, rig.clock.now))
+    await wait_until(lambda: rig.agent(ali).state == "inbound" and rig.agent(ali).call_id is None)
+    await rig.settled()
+    stream = event_subject(TENANT, "agent", str(ali))
+    kinds = [type(r.decode()).__name__ for r in (await rig.store.read(stream)).events]
+    # going inbound; the offer (ringing); its answer (on the call); the call's end (inbound again)
+    assert kinds == ["AgentStateChanged", "OfferMade", "OfferAccepted", "AgentStateChanged"]
+    mine = [m for s, m in rig.live.sent if s == f"live.{TENANT}.agent.{ali}"]
+    told = [(type(m).__name__, getattr(m, "state", getattr(m, "outcome", "")), getattr(m, "previous", ""))
+            for m in mine]
+    assert told == [("AgentStateNotice", "inbound", "offline"), ("OfferNotice", "", ""),
+                    ("AgentStateNotice", "ringing", "inbound"), ("OfferEndedNotice", "accepted", ""),
+                    ("AgentStateNotice", "on_call", "ringing"), ("AgentStateNotice", "inbound", "on_call")]
+    on_call = next(m for m in mine if isinstance(m, a.AgentStateNotice) and m.state == "on_call")
+    assert (on_call.call_id, on_call.since) == (call.call_id, answered_at)
+    supervisors = [m.state for s, m in rig.live.of(a.AgentStateNotice) if s == f"live.{TENANT}.agents"
+                   and isinstance(m, a.AgentStateNotice) and m.agent_id == ali]
+    assert supervisors == ["inbound", "ringing", "on_call", "inbound"]
+
+
 async def test_a_refused_ring_fails_the_offer_and_the_call_comes_back_after_the_backoff() -> None:
     rig = await start_rig(timing=domain.Timing(offer_grace_s=5, retry_backoff_s=2))
     try:
@@ -166,9 +198,9 @@ async def test_a_refused_ring_fails_the_offer_and_the_call_comes_back_after_the_
                          and rig.adapter.rings)
         await rig.settled()
         events = [r.decode() for r in (await rig.store.read(event_subject(TENANT, "agent", str(ali)))).events]
-        assert [type(e).__name__ for e in events][-2:] == ["OfferFailed", "AgentStateChanged"]
-        failed = events[-2]
-        assert isinstance(failed, a.OfferFailed) and failed.cause == "failed"
+        assert [type(e).__name__ for e in events][-2:] == ["OfferMade", "OfferFailed"]
+        failed = events[-1]
+        assert isinstance(failed, a.OfferFailed) and (failed.cause, failed.state) == ("failed", "inbound")
         assert len(rig.adapter.rings) == 1 and rig.adapter.cancels == []
         rig.adapter.refuse_with = None
         rig.clock.advance(2)
@@ -230,16 +262,16 @@ async def test_a_conflicting_writer_makes_the_router_reload_and_decide_again() -
         await handlers.close()
 
 
-def ringing(event: Event) -> bool:
-    return isinstance(event, a.AgentStateChanged) and event.state == "ringing"
+def offered(event: Event) -> bool:
+    return isinstance(event, a.OfferMade)
 
 
 class HeldAppends(InMemoryEventStore):
-    """Appends with an event that `match`es (an agent's "ringing" state by default) are held back until
-    `release` is set, or the first one fails."""
+    """Appends with an event that `match`es (an offer by default) are held back until `release` is set, or the
+    first one fails."""
 
     def __init__(self, *, hold: bool = False, fail_once: bool = False,
-                 match: Callable[[Event], bool] = ringing) -> None:
+                 match: Callable[[Event], bool] = offered) -> None:
         super().__init__()
         self.hold, self.fail_once, self.match = hold, fail_once, match
         self.release = asyncio.Event()
@@ -269,76 +301,6 @@ async def inbound_rig(store: HeldAppends) -> AsyncIterator[tuple[Rig, uuid.UUID,
         await rig.feed.stop()
 
 
-async def test_a_round_does_not_wait_for_the_ringing_state_and_the_agents_next_decision_does() -> None:
-    store = HeldAppends(hold=True)
-    async with inbound_rig(store) as (rig, _, _):
-        first = call_queued(TENANT, rig.queue_id, when=rig.clock.now)
-        await rig.put(first)
-        await wait_until(lambda: len(rig.adapter.rings) == 1 and store.held == 1)
-        second = call_queued(TENANT, rig.queue_id, when=rig.clock.now)
-        await rig.put(second)
-        # The next round offers the second call while the first offer's "ringing" is still being stored.
-        await wait_until(lambda: len(rig.adapter.rings) == 2 and store.held == 2)
-        assert {r.call_id for r in rig.adapter.rings} == {first.call_id, second.call_id}
-        ring = next(r for r in rig.adapter.rings if r.call_id == first.call_id)
-        # The same agent's next decision (the answer) waits for its "ringing" to be stored first.
-        await rig.put(leg_answered(ring, rig.clock.now))
-        await wait_until(lambda: rig.handlers.position >= len(store._records))
-        stream = event_subject(TENANT, "agent", str(ring.agent_id))
-        assert [type(r.decode()).__name__ for r in (await store.read(stream)).events][-1] == "OfferMade"
-        store.release.set()
-        await rig.settled()
-
-        async def kinds() -> list[str]:
-            return [type(r.decode()).__name__ + ":" + getattr(r.decode(), "state", "")
-                    for r in (await store.read(stream)).events]
-
-        assert (await kinds())[-4:] == ["OfferMade:", "AgentStateChanged:ringing", "OfferAccepted:",
-                                        "AgentStateChanged:on_call"]
-        assert rig.agent(ring.agent_id).state == "on_call"
-
-
-async def test_nothing_is_decided_about_an_agent_whose_new_state_is_being_stored() -> None:
-    on_call = lambda e: isinstance(e, a.AgentStateChanged) and e.state == "on_call"  # noqa: E731
-    store = HeldAppends(hold=True, match=on_call)
-    async with inbound_rig(store) as (rig, ali, _):
-        call = call_queued(TENANT, rig.queue_id, when=rig.clock.now)
-        await rig.put(call)
-        await wait_until(lambda: len(rig.adapter.rings) == 1)
-        await rig.settled()
-        (ring,) = rig.adapter.rings
-        await rig.put(leg_answered(ring, rig.clock.now))
-        await wait_until(lambda: store.held == 1)
-        # The offer is closed (accepted) and the agent still "ringing" until "on_call" is stored: that is not a
-        # ringing agent without an offer to put right, nor a free agent, just one half-way through a decision.
-        floor = rig.handlers.floors[TENANT]
-        assert rig.agent(ali).offer is None and rig.agent(ali).state == "ringing"
-        assert floor.trailing_agents == {ali}
-        assert [d.why for d in domain.next_decisions(floor, rig.clock.now) if d.agent_id == ali] == []
-        store.release.set()
-        await wait_until(lambda: rig.agent(ali).state == "on_call")
-        await rig.settled()
-        assert floor.trailing_agents == set()
-        stream = event_subject(TENANT, "agent", str(ali))
-        kinds = [type(r.decode()).__name__ for r in (await store.read(stream)).events]
-        assert kinds[-3:] == ["AgentStateChanged", "OfferAccepted", "AgentStateChanged"]
-
-
-async def test_a_failed_ringing_append_leaves_the_offer_working() -> None:
-    store = HeldAppends(fail_once=True)
-    async with inbound_rig(store) as (rig, ali, _):
-        call = call_queued(TENANT, rig.queue_id, when=rig.clock.now)
-        await rig.put(call)
-        await wait_until(lambda: rig.adapter.rings and store.refused == 1)
-        (ring,) = rig.adapter.rings
-        await rig.put(leg_answered(ring, rig.clock.now))
-        await wait_until(lambda: rig.agent(ali).state == "on_call")
-        await rig.settled()
-        events = [r.decode() for r in (await store.read(event_subject(TENANT, "agent", str(ali)))).events]
-        assert [type(e).__name__ for e in events][-3:] == ["OfferMade", "OfferAccepted", "AgentStateChanged"]
-        assert len(rig.adapter.rings) == 1
-
-
 async def test_a_call_queued_while_an_offer_is_being_stored_is_offered_without_waiting_for_it() -> None:
     store = HeldAppends(hold=True)
     async with inbound_rig(store) as (rig, ali, veli):
@@ -362,7 +324,7 @@ async def test_a_call_queued_while_an_offer_is_being_stored_is_offered_without_w
 
 
 async def test_an_offer_that_could_not_be_stored_is_decided_again() -> None:
-    store = HeldAppends(fail_once=True, match=lambda e: isinstance(e, a.OfferMade))
+    store = HeldAppends(fail_once=True)
     async with inbound_rig(store) as (rig, ali, _):
         call = call_queued(TENANT, rig.queue_id, when=rig.clock.now)
         await rig.put(call)
@@ -371,7 +333,8 @@ async def test_an_offer_that_could_not_be_stored_is_decided_again() -> None:
         assert store.refused == 1
         assert [(r.call_id, r.agent_id) for r in rig.adapter.rings] == [(call.call_id, ali)]
         events = [r.decode() for r in (await store.read(event_subject(TENANT, "agent", str(ali)))).events]
-        assert [type(e).__name__ for e in events][-2:] == ["OfferMade", "AgentStateChanged"]
+        assert [type(e).__name__ for e in events][-2:] == ["AgentStateChanged", "OfferMade"]  # inbound, offered
+        assert rig.agent(ali).state == "ringing"
         assert rig.handlers.floors[TENANT].reserved_agents == set()
 
 

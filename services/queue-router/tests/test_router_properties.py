@@ -110,9 +110,19 @@ class FloorHistory(RuleBasedStateMachine):
         for decision in self.sim.run(self.now):
             if decision.ring is not None:
                 self.offers_seen[decision.ring.call_id] += 1
-                _made, ringing = decision.events
-                assert isinstance(ringing, a.AgentStateChanged)
-                assert ringing.previous == "inbound", f"offered to an agent in {ringing.previous}"
+                assert isinstance(decision.event, a.OfferMade)
+                previous = self.state_before(decision.event)
+                assert previous == "inbound", f"offered to an agent in {previous}"
+
+    def state_before(self, event: a.OfferMade) -> str:
+        """The agent's line state just before `event`, from their stream as stored."""
+        state = "offline"
+        for stored, _ in self.sim.log:
+            if stored is event:
+                return state
+            if getattr(stored, "agent_id", None) == event.agent_id:
+                state = domain.moves_to(stored) or state
+        raise AssertionError("the offer was never stored")
 
     @rule(data=st.data())
     def agent_chooses(self, data: st.DataObject) -> None:
