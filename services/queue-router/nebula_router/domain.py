@@ -295,15 +295,21 @@ class Floor:
         return True
 
     def apply(self, event: Event, position: int) -> bool:
-        """Fold one stored event in; False when an agent event was already applied (at or below its version)."""
+        """Fold one stored event in; whether it changed anything a decision or a live view reads.
+
+        False for an agent event already applied (at or below its version), and for call events that leave the
+        floor's decisions as they were: an agent leg ringing (kept only for a restart, `unsent_rings`), an
+        inbound call's start (its `CallQueued` follows), a connection after the answer was already heard. The
+        router looks at the floor again only after a change (at 50 calls/s a pass per event was a quarter of its
+        CPU, docs/benchmarks.md section 5).
+        """
         if event.tenant_id != self.tenant_id:
             raise InvalidInput(f"event of tenant {event.tenant_id!r} on tenant {self.tenant_id!r}'s floor",
                                field="tenant_id")
         if isinstance(event, (a.AgentStateChanged, a.OfferMade, a.OfferAccepted, a.OfferFailed)):
             return self._apply_agent_event(event, position)
         self._apply_directory_event(event)
-        self._apply_call_event(event)
-        return True
+        return self._apply_call_event(event) or not isinstance(event, FOLDED_CALL_EVENTS)
 
     def _apply_directory_event(self, event: Event) -> None:
         match event:
@@ -321,7 +327,8 @@ class Floor:
                 self.queues[event.queue_id] = replace(self.queues[event.queue_id], deleted=True)
                 self._members = self._lines = None
 
-    def _apply_call_event(self, event: Event) -> None:  # only the types in FOLDED_CALL_EVENTS change anything
+    def _apply_call_event(self, event: Event) -> bool:
+        """Fold a call event (only the types in FOLDED_CALL_EVENTS change anything); whether a decision may change."""
         call_id = getattr(event, "call_id", None)
         call = self.calls.get(call_id) if isinstance(call_id, uuid.UUID) else None
         match event:
@@ -334,6 +341,7 @@ class Floor:
                 # A refused second dial also starts a call: it must not take the place of the one in progress.
                 if dialler is not None and dialler.dialling is None:
                     self.put_agent(replace(dialler, dialling=event.call_id))
+                return True
             case c.CallQueued():
                 if call is not None and call.waiting:  # moved to another queue: keeps its place in time
                     self.put_call(replace(call, queue_id=event.queue_id, priority=event.priority))
@@ -341,22 +349,28 @@ class Floor:
                     self.put_call(Call(event.call_id, queue_id=event.queue_id, priority=event.priority,
                                        caller=event.caller, did=event.did, queued_at=event.occurred_at,
                                        queued_event_id=event.event_id))
+                return True
             case c.AgentLegRinging() if call is not None:
                 self.put_call(replace(call, rang=call.rang | {event.offer_id}))
             case c.AgentLegAnswered() if call is not None and call.answered is None:
                 self.put_call(replace(call, answered=LegAnswer(event.agent_id, event.offer_id, event.occurred_at,
                                                                event.event_id)))
+                return True
             case c.CallConnected() if call is not None and call.answered is None and call.dialled_by is None:
                 self.put_call(replace(call, answered=LegAnswer(event.agent_id, None, event.occurred_at,
                                                                event.event_id)))
+                return True
             case c.AgentLegFailed() if call is not None:
                 failure = LegFailure(event.cause, event.occurred_at, event.event_id)
                 self.put_call(replace(call, failed={**call.failed, event.offer_id: failure}))
+                return True
             case c.CallEnded() if call is not None:
                 self.put_call(replace(call, ended_at=event.occurred_at))
                 dialler = self.agents.get(call.dialled_by) if call.dialled_by else None
                 if dialler is not None and dialler.dialling == call.call_id:
                     self.put_agent(replace(dialler, dialling=None))
+                return True
+        return False
 
     def _apply_agent_event(self, event: a.AgentStateChanged | a.OfferMade | a.OfferAccepted | a.OfferFailed,
                            position: int) -> bool:

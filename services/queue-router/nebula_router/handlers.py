@@ -117,9 +117,9 @@ class RouterHandlers:
             self.position = record.position
             return
         event = record.decode()
-        await self._apply(floor, event, record.position)
+        changed = await self._apply(floor, event, record.position)
         self.position = record.position
-        if self.is_live:
+        if self.is_live and changed:
             self.kick(tenant_id)
 
     def skip(self, position: int) -> None:

@@ -579,6 +579,28 @@ def test_agent_events_already_folded_are_skipped_by_version() -> None:
     assert sim.agent(ali).version == 50
 
 
+def test_only_events_that_can_change_a_decision_count_as_changes() -> None:
+    sim, (ali, _), queue = floor_with()
+    inbound(sim, ali)
+    queued = call_queued(sim.tenant, queue, when=at(2))
+    started = c.CallStarted(tenant_id=sim.tenant, occurred_at=at(2), call_id=queued.call_id, direction="inbound",
+                            caller="+905551112233", did="+908501234567", channel_id="c1")
+    assert sim.floor.apply(started, 60) is False  # an inbound call's start: its CallQueued follows
+    assert sim.floor.apply(queued, 61) is True
+    (offer,) = sim.run(at(2))
+    ring = offer.ring
+    assert ring is not None
+    assert sim.floor.apply(leg_ringing(ring, at(2.1)), 70) is False  # kept for a restart only
+    assert sim.floor.calls[queued.call_id].rang == {ring.offer_id}
+    answered = leg_answered(ring, at(4))
+    assert sim.floor.apply(answered, 71) is True
+    connected = c.CallConnected(tenant_id=sim.tenant, occurred_at=at(4), call_id=queued.call_id, agent_id=ali,
+                                bridge_id="b1")
+    assert sim.floor.apply(connected, 72) is False  # the answer was heard already
+    assert sim.floor.apply(call_ended(sim.tenant, queued.call_id, at(9)), 73) is True
+    assert sim.floor.apply(call_ended(sim.tenant, uuid.uuid4(), at(9)), 74) is False  # a call it never knew
+
+
 def test_an_event_of_another_tenant_is_refused() -> None:
     sim, _, _ = floor_with()
     with pytest.raises(InvalidInput) as info:
