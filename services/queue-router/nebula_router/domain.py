@@ -235,6 +235,8 @@ def _enter(agent: Agent, state: a.AgentState, at: datetime, call_id: uuid.UUID |
 # ---------------------------------------------------------------- the floor: one tenant's live picture
 
 
+# The agent stream's event types (only the router writes them).
+AGENT_EVENTS = (a.AgentStateChanged, a.OfferMade, a.OfferAccepted, a.OfferFailed)
 # The call events `Floor.apply` folds; every other known call event type is passed over unparsed (`Floor.reads`).
 FOLDED_CALL_EVENTS: tuple[type[Event], ...] = (c.CallStarted, c.CallQueued, c.AgentLegRinging, c.AgentLegAnswered,
                                                c.CallConnected, c.AgentLegFailed, c.CallEnded)
@@ -306,7 +308,7 @@ class Floor:
         if event.tenant_id != self.tenant_id:
             raise InvalidInput(f"event of tenant {event.tenant_id!r} on tenant {self.tenant_id!r}'s floor",
                                field="tenant_id")
-        if isinstance(event, (a.AgentStateChanged, a.OfferMade, a.OfferAccepted, a.OfferFailed)):
+        if isinstance(event, AGENT_EVENTS):
             return self._apply_agent_event(event, position)
         self._apply_directory_event(event)
         return self._apply_call_event(event) or not isinstance(event, FOLDED_CALL_EVENTS)

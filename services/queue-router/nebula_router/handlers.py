@@ -31,7 +31,6 @@ from nebula_router import domain
 log = get_logger(__name__)
 
 Clock = Callable[[], datetime]
-AGENT_EVENTS = (a.AgentStateChanged, a.OfferMade, a.OfferAccepted, a.OfferFailed)
 MAX_STEPS = 10_000  # decisions per reconcile round; a floor that needs more is logged and kicked again
 RETRY_AFTER_ERROR_S = 1.0
 
@@ -142,7 +141,7 @@ class RouterHandlers:
         log.info("router.live", tenants=len(self.floors), position=self.position)
 
     async def _apply(self, floor: domain.Floor, event: Event, position: int) -> bool:
-        before = floor.agents.get(event.agent_id) if isinstance(event, AGENT_EVENTS) else None
+        before = floor.agents.get(event.agent_id) if isinstance(event, domain.AGENT_EVENTS) else None
         applied = floor.apply(event, position)
         if applied and self.is_live:
             self._queues_changed.add(floor.tenant_id)
@@ -371,7 +370,7 @@ class RouterHandlers:
                                            outcome=outcome)
                 await self.live.publish(live_subject(tenant, "agent", str(event.agent_id)), ended)
         state = domain.moves_to(event)
-        if state is None or not isinstance(event, AGENT_EVENTS):
+        if state is None or not isinstance(event, domain.AGENT_EVENTS):
             return
         if isinstance(event, a.AgentStateChanged):
             previous, call_id = event.previous, event.call_id

@@ -147,7 +147,7 @@ class Sim:
     def agent_events(self, agent_id: uuid.UUID) -> list[Event]:
         """Every event of one agent's stream, in order."""
         return [e for e, _ in self.log if getattr(e, "agent_id", None) == agent_id
-                and isinstance(e, (a.AgentStateChanged, a.OfferMade, a.OfferAccepted, a.OfferFailed))]
+                and isinstance(e, domain.AGENT_EVENTS)]
 
     def last_ring(self) -> c.RingAgent:
         """The newest ring command."""
