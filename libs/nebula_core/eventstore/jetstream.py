@@ -386,15 +386,28 @@ class JetStreamEventStore:
         Read from the stream's store, not through a consumer: what the stream counts, it can hand out.
         """
         try:
-            found = await self._js.get_msg(self._stream, seq=start, subject=subject, next=True)
+            found = await self._api(f"STREAM.MSG.GET.{self._stream}", {"seq": start, "next_by_subj": subject})
         except NotFoundError:
             return None
-        return int(found.seq) if found.seq is not None else None
+        return int(found["message"]["seq"])
 
     async def last_position(self) -> int:
         """Newest stream sequence."""
-        info = await self._js.stream_info(self._stream)
-        return int(info.state.last_seq)
+        info = await self._api(f"STREAM.INFO.{self._stream}", None)
+        return int(info["state"]["last_seq"])
+
+    async def _api(self, name: str, body: dict[str, Any] | None) -> dict[str, Any]:
+        """One JetStream API request, its answer decoded; nats-py's typed error when the server refuses.
+
+        Through the store's own reply subscription, not nats-py's request: on Python 3.11 its `wait_for`
+        swallows a cancellation that meets the answer, and a merged poller asks two of these every look, so a
+        stopped poller could go on polling (a test's follower did, in a clean-clone CI run).
+        """
+        data = json.dumps(body).encode() if body is not None else b""
+        answer = await self._acks.request(f"{JS_API}.{name}", data, {}, self._timeout)
+        if "error" in answer:
+            APIError.from_error(answer["error"])
+        return answer
 
 
 @functools.lru_cache(maxsize=8192)
@@ -426,6 +439,7 @@ PULL_EXPIRES_S = 2.0  # how long one pull request lingers; an idle subscriber he
 # pollers cost about 0.1 ms of CPU a look; the server drops a consumer not asked for 30 s).
 POLL_IDLE_MAX_S = 1.0
 PULL_GRACE_S = 3.0  # no word at all from the server for expiry + this: the consumer is gone, make a new one
+JS_API = "$JS.API"  # the JetStream API's subject prefix (the store uses no JetStream domain)
 # A merged poller's consumer that has not been told of a stored event yet is asked again this often, this many times.
 MERGE_BEHIND_PAUSE_S = 0.002
 MERGE_BEHIND_TRIES = 500
