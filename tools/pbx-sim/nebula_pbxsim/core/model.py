@@ -265,9 +265,23 @@ class EventFilter:
 
     allowed: list[JsonDict] | None = None
     disallowed: list[JsonDict] | None = None
+    # event type -> the answer: every event of a call is checked against every app's filter (a scan of both lists
+    # each time was a twentieth of the simulator's CPU at 50 calls/s); cleared when a list changes (`set_list`)
+    _answers: dict[str, bool] = field(default_factory=dict, repr=False, compare=False)
+
+    def set_list(self, key: str, value: list[JsonDict] | None) -> None:
+        """Replace one list, `allowed` or `disallowed` (`PUT /applications/{app}/eventFilter`)."""
+        setattr(self, key, value)
+        self._answers.clear()
 
     def allows(self, event_type: str) -> bool:
         """Would Asterisk send an event of this type to the app (stasis_app_event_allowed)?"""
+        answer = self._answers.get(event_type)
+        if answer is None:
+            answer = self._answers[event_type] = self._decide(event_type)
+        return answer
+
+    def _decide(self, event_type: str) -> bool:
         if self.disallowed and any(item.get("type") == event_type for item in self.disallowed):
             return False
         return not self.allowed or any(item.get("type") == event_type for item in self.allowed)

@@ -176,7 +176,7 @@ class Simulator(BridgeOps, MediaOps):
         current = self.event_filters.setdefault(app, EventFilter())
         for key in ("disallowed", "allowed"):
             if not body:
-                setattr(current, key, None)
+                current.set_list(key, None)
                 continue
             if key not in body:
                 continue  # a list not named keeps its value
@@ -184,7 +184,7 @@ class Simulator(BridgeOps, MediaOps):
             if not (isinstance(value, list) and all(
                     isinstance(item, dict) and isinstance(item.get("type"), str) and item["type"] for item in value)):
                 raise AriError(400, "Invalid format definition")
-            setattr(current, key, [dict(item) for item in value])
+            current.set_list(key, [dict(item) for item in value])
         return self.application_json(app)
 
     def list_applications(self) -> list[JsonDict]:
@@ -274,7 +274,7 @@ class Simulator(BridgeOps, MediaOps):
                                                "NonQualified" if registered else "Removed", ep.resource))
 
     def _endpoint_json(self, ep: Endpoint) -> JsonDict:
-        ids = [c.id for c in self.channels.values() if c.endpoint == ep.resource]
+        ids = list(self.endpoint_channels.get(ep.resource, ()))
         return endpoint_json("PJSIP", ep.resource, ep.online, ids)
 
     def list_endpoints(self, tech: str | None = None) -> list[JsonDict]:
@@ -292,8 +292,8 @@ class Simulator(BridgeOps, MediaOps):
 
     def _compute_device(self, ep: Endpoint) -> str:
         states = []
-        for ch in self.channels.values():
-            if ch.endpoint != ep.resource or not ch.device_visible or ch.destroyed:
+        for ch in self.endpoint_channels.get(ep.resource, {}).values():
+            if not ch.device_visible or ch.destroyed:
                 continue
             states.append("ONHOLD" if ch.ari_hold else CHAN2DEV[ch.state])
         if not states:
@@ -337,6 +337,13 @@ class Simulator(BridgeOps, MediaOps):
         if self.controlled_devices.pop(name, None) is None:
             raise AriError(404, "Device name is missing")
 
+    def _forget_on_endpoint(self, ch: Channel) -> None:
+        on_endpoint = self.endpoint_channels.get(ch.endpoint)
+        if on_endpoint is not None:
+            on_endpoint.pop(ch.id, None)
+            if not on_endpoint:
+                del self.endpoint_channels[ch.endpoint]
+
     def _new_channel(self, ep: Endpoint, *, state: ChannelState, origin: Origin, caller: CallerId,
                      dialplan: Dialplan, channel_id: str | None = None) -> Channel:
         seq = self._seq
@@ -346,6 +353,7 @@ class Simulator(BridgeOps, MediaOps):
                      origin=origin, caller=caller, connected=CallerId(), dialplan=dialplan, created_at=self.now(),
                      webrtc=ep.webrtc, rtp_port=20000 + (2 * seq) % 1000)
         self.channels[cid] = ch
+        self.endpoint_channels.setdefault(ep.resource, {})[cid] = ch
         return ch
 
     # ------------------------------------------------------------------ calls into the dialplan (INVITE from a party)
@@ -907,6 +915,7 @@ class Simulator(BridgeOps, MediaOps):
         self._emit(self.factory.destroyed(self.ts(), cause, self._snap(ch), tech_cause=tech_cause), channels=[ch])
         ch.destroyed = True
         del self.channels[ch.id]
+        self._forget_on_endpoint(ch)
         self._update_device(ch.endpoint)
         self.parties.on_channel_gone(ch, cause, sip_final)
 
@@ -954,6 +963,7 @@ class Simulator(BridgeOps, MediaOps):
             if rec.max_duration_timer is not None:
                 rec.max_duration_timer.cancel()
         self.channels.clear()
+        self.endpoint_channels.clear()
         self.bridges.clear()
         self.playbacks.clear()
         self._playback_queues.clear()
