@@ -378,8 +378,10 @@ class RouterHandlers:
             call_id = floor.agents[event.agent_id].call_id
         notice = a.AgentStateNotice(agent_id=event.agent_id, state=state, previous=previous,
                                     since=event.occurred_at, call_id=call_id)
+        # Once, on the tenant's agents subject: the gateway shows an agent the notices about themselves from it
+        # (and every one to supervisors), so a second copy on the agent's own subject only cost a publish and a
+        # relay per change, and a page that saw both handled each change twice.
         await self.live.publish(live_subject(tenant, "agents"), notice)
-        await self.live.publish(live_subject(tenant, "agent", str(event.agent_id)), notice)
 
     async def _send_queue_notices(self) -> None:
         """Queue snapshots, at most one per tenant per interval: they only inform, so they are coalesced."""

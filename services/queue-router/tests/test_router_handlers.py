@@ -173,7 +173,9 @@ async def test_each_decision_is_one_event_that_carries_the_agents_new_state_and_
     kinds = [type(r.decode()).__name__ for r in (await rig.store.read(stream)).events]
     # going inbound; the offer (ringing); its answer (on the call); the call's end (inbound again)
     assert kinds == ["AgentStateChanged", "OfferMade", "OfferAccepted", "AgentStateChanged"]
-    mine = [m for s, m in rig.live.sent if s == f"live.{TENANT}.agent.{ali}"]
+    # what the gateway relays to the agent: their own subject, and the agents subject's notices about them
+    mine = [m for s, m in rig.live.sent if s == f"live.{TENANT}.agent.{ali}"
+            or (s == f"live.{TENANT}.agents" and getattr(m, "agent_id", None) == ali)]
     told = [(type(m).__name__, getattr(m, "state", getattr(m, "outcome", "")), getattr(m, "previous", ""))
             for m in mine]
     assert told == [("AgentStateNotice", "inbound", "offline"), ("OfferNotice", "", ""),
@@ -184,6 +186,7 @@ async def test_each_decision_is_one_event_that_carries_the_agents_new_state_and_
     supervisors = [m.state for s, m in rig.live.of(a.AgentStateNotice) if s == f"live.{TENANT}.agents"
                    and isinstance(m, a.AgentStateNotice) and m.agent_id == ali]
     assert supervisors == ["inbound", "ringing", "on_call", "inbound"]
+    assert [s for s, _ in rig.live.of(a.AgentStateNotice)] == [f"live.{TENANT}.agents"] * 4, "each change once"
 
 
 async def test_a_refused_ring_fails_the_offer_and_the_call_comes_back_after_the_backoff() -> None:
