@@ -50,8 +50,9 @@ def checkpoint_table(metadata: sa.MetaData, prefix: str) -> sa.Table:
     )
 
 
-async def migrate(engine: AsyncEngine, service: str, versions_dir: Path) -> None:
-    """Bring `service`'s tables to the newest revision (idempotent; run at every start)."""
+async def migrate(engine: AsyncEngine, service: str, versions_dir: Path, revision: str = "heads") -> None:
+    """Bring `service`'s tables to the newest revision (idempotent; run at every start), or to `revision` (tests
+    of a data migration start from the revision before it)."""
 
     def _upgrade(sync_conn: sa.Connection) -> None:
         cfg = Config()
@@ -60,7 +61,7 @@ async def migrate(engine: AsyncEngine, service: str, versions_dir: Path) -> None
         cfg.set_main_option("version_locations", str(versions_dir))
         cfg.attributes["connection"] = sync_conn
         cfg.attributes["version_table"] = f"alembic_version_{service}"
-        command.upgrade(cfg, "heads")
+        command.upgrade(cfg, revision)
 
     async with engine.begin() as conn:
         await conn.run_sync(_upgrade)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +15,11 @@ from nebula_core.settings import Settings
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from nebula_reporting import SERVICE, handlers
-from nebula_reporting.adapters import OutboundProjection, ReportingProjection, ReportQueries, checkpoints
+from nebula_reporting.adapters import ReportQueries, ReportsProjection, checkpoints
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-# Live, the runners look for new events this often and write them in one transaction: reports are read by
-# people, and every query first has the runners catch up (`current` below), so the interval only sets how much
+# Live, the runner looks for new events this often and write them in one transaction: reports are read by
+# people, and every query first has the runner catch up (`current` below), so the interval only sets how much
 # is written at once. A transaction per event (and a wake-up per event handed over) was most of reporting's CPU
 # per call; looking every 0.25 s instead of 0.1 s took it from 3.8 to 2.5 ms per call at 50 calls/s
 # (docs/benchmarks.md, section 5).
@@ -28,23 +27,22 @@ REPORT_POLL_S = 0.25
 
 
 async def build(settings: Settings, nats_url: str, engine: AsyncEngine) -> ServiceApp:
-    """The reporting app: projection runners plus `qry.reporting.*`."""
+    """The reporting app: the reports' projection runner plus `qry.reporting.*`."""
     app = ServiceApp(SERVICE, nats_url)
     nc = await app.connect()
     await ensure_streams(nc)
     await migrate(engine, SERVICE, MIGRATIONS)
     store = JetStreamEventStore(nc)
     dead_letters = JetStreamDeadLetters(nc)
-    runners = [ProjectionRunner(service=SERVICE, projection=projection, store=store, engine=engine,
-                                checkpoints=checkpoints, dead_letters=dead_letters, poll_s=REPORT_POLL_S)
-               for projection in (ReportingProjection(), OutboundProjection())]
-    app.components.extend(runners)
+    runner = ProjectionRunner(service=SERVICE, projection=ReportsProjection(), store=store, engine=engine,
+                              checkpoints=checkpoints, dead_letters=dead_letters, poll_s=REPORT_POLL_S)
+    app.components.append(runner)
     queries = ReportQueries(engine)
 
     async def current() -> None:
         """A report includes what was stored before it was asked for: an agent who ends a call and opens their
-        recent calls at once must see it ended, not as it was at the runners' last look (up to REPORT_POLL_S ago)."""
-        await asyncio.gather(*(runner.catch_up() for runner in runners))
+        recent calls at once must see it ended, not as it was at the runner's last look (up to REPORT_POLL_S ago)."""
+        await runner.catch_up()
 
     async def inbound_calls(q: InboundCallsQuery) -> dict[str, Any]:
         """The inbound calls report."""

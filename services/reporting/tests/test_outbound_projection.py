@@ -26,6 +26,7 @@ from nebula_reporting.adapters import (
     OutboundProjection,
     ReportingProjection,
     ReportQueries,
+    ReportsProjection,
     checkpoints,
     outbound_calls,
 )
@@ -71,10 +72,10 @@ def queue(tenant_id: str, queue_id: uuid.UUID, name: str) -> tuple[str, Event]:
 
 
 async def project(engine: AsyncEngine, store: JetStreamEventStore, start_after: int, last: int) -> None:
-    """Run both reporting projections from `start_after` (the shared stream holds other tests' events) to `last`."""
-    runners = [ProjectionRunner(service="reporting", projection=p, store=store, engine=engine,
-                                checkpoints=checkpoints, dead_letters=InMemoryDeadLetters())
-               for p in (ReportingProjection(), OutboundProjection())]
+    """Run the reports' projection (as the service does) from `start_after` (the shared stream holds other tests'
+    events) to `last`."""
+    runners = [ProjectionRunner(service="reporting", projection=ReportsProjection(), store=store, engine=engine,
+                                checkpoints=checkpoints, dead_letters=InMemoryDeadLetters())]
     async with engine.begin() as conn:
         for r in runners:
             await conn.execute(checkpoints.delete().where(checkpoints.c.projection == r.name))
@@ -246,3 +247,53 @@ async def test_call_timeline_names_people_and_queues_and_hides_what_is_not_yours
         with pytest.raises(NotFound) as err:
             await timeline(call, agent, tenant_id)
         assert err.value.field == "call_id"
+
+
+async def test_both_reports_are_rebuilt_by_the_one_runner_after_the_upgrade_that_joined_them(
+        database_url: str, store: JetStreamEventStore) -> None:
+    """Reports written by the two runners of before (`reporting`, `reporting_outbound`) are emptied by migration
+    0003, and the one runner of now writes them again from the log: every call once, none folded twice."""
+    t, agent, q = tenant(), uuid.uuid4(), uuid.uuid4()
+    calls = [answered(t, agent, T0), inbound(t, agent, q, T0 + timedelta(minutes=1))]
+    last = await append(store, calls, queue(t, q, "support"), user(t, agent, "ayse"))
+    eng = create_engine(database_url)
+    try:
+        await migrate(eng, "reporting", MIGRATIONS, revision="reporting_0002")
+        old_runners = [ProjectionRunner(service="reporting", projection=p, store=store, engine=eng,
+                                        checkpoints=checkpoints, dead_letters=InMemoryDeadLetters())
+                       for p in (ReportingProjection(), OutboundProjection())]
+        for r in old_runners:
+            await r.start()
+        try:
+            for r in old_runners:
+                assert await r.wait_for(last, timeout=30), r.name
+        finally:
+            for r in old_runners:
+                await r.stop()
+        before = await ReportQueries(eng).outbound_calls(t, **report_args())
+        assert before["total"] == 1
+
+        await migrate(eng, "reporting", MIGRATIONS)
+        async with eng.connect() as conn:
+            assert (await conn.execute(sa.select(sa.func.count()).select_from(outbound_calls))).scalar() == 0
+            assert (await conn.execute(sa.select(checkpoints.c.projection))).scalars().all() == []
+        await project_all(eng, store, last)
+        queries = ReportQueries(eng)
+        assert await queries.outbound_calls(t, **report_args()) == before
+        inbound_report = await queries.inbound_calls(t, **report_args(queue=None))
+        assert [i["call_id"] for i in inbound_report["items"]] == [str(calls[1].call_id)]
+        assert inbound_report["items"][0]["queue"] == "support"
+    finally:
+        await eng.dispose()
+
+
+async def project_all(engine: AsyncEngine, store: JetStreamEventStore, last: int) -> None:
+    """The reports' runner from its own checkpoint (none: the whole log) to `last`."""
+    runner = ProjectionRunner(service="reporting", projection=ReportsProjection(), store=store, engine=engine,
+                              checkpoints=checkpoints, dead_letters=InMemoryDeadLetters())
+    await runner.start()
+    try:
+        assert await runner.wait_for(last, timeout=60)
+        assert runner.dead_lettered == 0
+    finally:
+        await runner.stop()
