@@ -168,6 +168,7 @@ class TelephonyHandlers:
         self.settings = settings or TelephonySettings()
         self.calls: dict[uuid.UUID, CallState] = {}
         self.by_channel: dict[str, uuid.UUID] = {}
+        self._channels: dict[uuid.UUID, set[str]] = {}  # call -> its channels in by_channel (forgotten at its end)
         self.workers = CallWorkers()
         self._ivr_timers: dict[uuid.UUID, asyncio.TimerHandle] = {}
         # call -> ((prompt id, keys so far), timer): a prompt's timeout runs from its sound's end and each key
@@ -295,16 +296,21 @@ class TelephonyHandlers:
     def _track(self, call: CallState) -> None:
         """Know the call and every channel of it, so the events of each find it."""
         self.calls[call.call_id] = call
-        self.by_channel[call.customer_channel] = call.call_id
+        self._bind(call.customer_channel, call.call_id)
         for channel in call.legs:
-            self.by_channel[channel] = call.call_id
+            self._bind(channel, call.call_id)
+
+    def _bind(self, channel: str, call_id: uuid.UUID) -> None:
+        """Events of `channel` are the call's (until the call is finished)."""
+        self.by_channel[channel] = call_id
+        self._channels.setdefault(call_id, set()).add(channel)
 
     def _finish(self, call: CallState) -> None:
         self.calls.pop(call.call_id, None)
         self._after_pending.discard(call.call_id)
         self._shown.pop(call.call_id, None)
-        for channel, call_id in list(self.by_channel.items()):
-            if call_id == call.call_id:
+        for channel in self._channels.pop(call.call_id, ()):
+            if self.by_channel.get(channel) == call.call_id:
                 del self.by_channel[channel]
         timer = self._ivr_timers.pop(call.call_id, None)
         if timer:
@@ -408,7 +414,7 @@ class TelephonyHandlers:
         call = CallState(call_id=call_id, tenant_id=tenant, direction="inbound", customer_channel=channel.id,
                          caller=caller, did=did)
         self.calls[call_id] = call
-        self.by_channel[channel.id] = call_id
+        self._bind(channel.id, call_id)
 
         async def start() -> None:
             if route is None or route.config.target is None:
@@ -486,7 +492,7 @@ class TelephonyHandlers:
         if agent is not None:
             call.add_agent_leg(channel.id, endpoint)
         self._track(call)
-        self.by_channel[channel.id] = call_id
+        self._bind(channel.id, call_id)
 
         async def start() -> None:
             if agent is None:
@@ -681,7 +687,7 @@ class TelephonyHandlers:
         if call.connected_agent is not None:
             raise Conflict("the call is already connected to an agent", field="call_id")
         leg = call.decide_ring(cmd)
-        self.by_channel[leg.channel_id] = call.call_id
+        self._bind(leg.channel_id, call.call_id)
         return leg
 
     async def _originate_leg(self, call: CallState, cmd: c.RingAgent, leg: domain.AgentLeg) -> str | None:
@@ -915,10 +921,10 @@ class TelephonyHandlers:
             if call is None:
                 continue
             self.calls[call.call_id] = call
-            self.by_channel[call.customer_channel] = call.call_id
+            self._bind(call.customer_channel, call.call_id)
             for leg in call.legs.values():
-                self.by_channel[leg.channel_id] = call.call_id
-            self.by_channel[call.customer_channel] = call.call_id
+                self._bind(leg.channel_id, call.call_id)
+            self._bind(call.customer_channel, call.call_id)
             self._resume_ivr(call)
         return len(self.calls)
 

@@ -43,6 +43,10 @@ async def test_answered_call(name: str) -> None:
     assert ("POST", f"/bridges/call-{started.call_id.hex}/record") in sent
     assert ("DELETE", f"/channels/{replay.customer}/moh") in sent
     assert sent[-1] == ("DELETE", f"/bridges/call-{started.call_id.hex}"), "the agent leg and bridge are cleaned"
+    await replay.handlers.settle()
+    await asyncio.sleep(0)  # the call's worker is forgotten on the next turn of the loop
+    assert not replay.handlers.calls and not replay.handlers.by_channel, "an ended call leaves nothing behind"
+    assert not replay.handlers._channels
 
 
 async def test_agent_no_answer_then_next_agent() -> None:
