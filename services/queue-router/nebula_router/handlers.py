@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -140,9 +140,13 @@ class RouterHandlers:
         self._notifier = asyncio.create_task(self._send_queue_notices(), name="router:queue-notices")
         log.info("router.live", tenants=len(self.floors), position=self.position)
 
-    async def _apply(self, floor: domain.Floor, event: Event, position: int) -> bool:
+    async def _apply(self, floor: domain.Floor, event: Event, position: int,
+                     first: Callable[[], Awaitable[None]] | None = None) -> bool:
+        """Fold the event in; then `first` (what must not wait for the live notices), then the notices."""
         before = floor.agents.get(event.agent_id) if isinstance(event, domain.AGENT_EVENTS) else None
         applied = floor.apply(event, position)
+        if first is not None:
+            await first()
         if applied and self.is_live:
             self._queues_changed.add(floor.tenant_id)
             await self._announce(floor, event, before.state if before is not None else "offline")
@@ -303,14 +307,22 @@ class RouterHandlers:
                         expected=decision.expected_version, why=decision.why)
             await self._reload_agent(floor, decision.agent_id)
             return False
-        await self._apply(floor, decision.event, stored.version)
+        await self._apply(floor, decision.event, stored.version, first=lambda: self._act(decision))
+        log.info("router.decided", tenant=floor.tenant_id, agent_id=str(decision.agent_id), why=decision.why,
+                 call_id=str(decision.event.correlation_id or ""), version=stored.version)
+        return True
+
+    async def _act(self, decision: domain.Decision) -> None:
+        """Send the decision's command ahead of its live notices: an offer's ring is on the ring path, the
+        notices are not. Two turns of the loop: in the first the ring's task publishes its request, in the second
+        the NATS client's flusher writes it out; the notices are built after (they were built first, and their
+        write carried the ring)."""
         if decision.cancel is not None:
             self._spawn(self._cancel(decision.cancel))
         if decision.ring is not None:
             self._spawn(self._ring(decision.ring))
-        log.info("router.decided", tenant=floor.tenant_id, agent_id=str(decision.agent_id), why=decision.why,
-                 call_id=str(decision.event.correlation_id or ""), version=stored.version)
-        return True
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
 
     async def _reload_agent(self, floor: domain.Floor, agent_id: uuid.UUID) -> None:
         """Fold in whatever the agent's stream holds beyond what this floor has seen."""
