@@ -12,8 +12,9 @@ decided again from the (re)loaded floor.
 
 from __future__ import annotations
 
+import heapq
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -800,6 +801,14 @@ def choose_offers(waiting: Iterable[WaitingCall], free: Iterable[Candidate],
     return pairs
 
 
+def _in_line(line: Mapping[uuid.UUID, int], idle_since: Callable[[uuid.UUID], datetime]
+             ) -> Callable[[uuid.UUID], tuple[int, datetime, uuid.UUID]]:
+    """`agent_order` of an agent known by id, in the queue whose members' priorities are `line`."""
+    def key(agent_id: uuid.UUID) -> tuple[int, datetime, uuid.UUID]:
+        return -line[agent_id], idle_since(agent_id), agent_id
+    return key
+
+
 def routable(floor: Floor, now: datetime) -> tuple[list[WaitingCall], list[Candidate], dict[uuid.UUID, int]]:
     """The routing inputs: calls that may be offered now, free members of their queues, queue priorities."""
     offered = floor.offers
@@ -819,16 +828,36 @@ def routable(floor: Floor, now: datetime) -> tuple[list[WaitingCall], list[Candi
             waiting.append(WaitingCall(call_id, call.queue_id, call.priority, call.queued_at or EPOCH))
     if not waiting:
         return waiting, [], queue_priority
-    wanted = {w.queue_id for w in waiting}
-    # Walk whichever is shorter: the free agents, or the members of the queues that have calls waiting.
-    if len(floor.free) <= sum(len(lines[q]) for q in wanted):
-        chosen = [x for x in floor.free if x in members and not wanted.isdisjoint(members[x])]
-    else:
-        chosen = list({x for q in wanted for x in lines[q] if x in floor.free})
-    agents, reserved = floor.agents, floor.reserved_agents
-    free = [Candidate(x, agents[x].idle_since or agents[x].since or EPOCH, members[x]) for x in chosen
-            if x not in reserved]
-    return waiting, free, queue_priority
+    agents = floor.agents
+
+    def idle_since(agent_id: uuid.UUID) -> datetime:
+        agent = agents[agent_id]
+        return agent.idle_since or agent.since or EPOCH
+
+    chosen = shortlist(waiting, lines, floor.free, floor.reserved_agents, idle_since)
+    return waiting, [Candidate(x, idle_since(x), members[x]) for x in chosen], queue_priority
+
+
+def shortlist(waiting: Sequence[WaitingCall], lines: Mapping[uuid.UUID, Mapping[uuid.UUID, int]],
+              free: Collection[uuid.UUID], reserved: Collection[uuid.UUID],
+              idle_since: Callable[[uuid.UUID], datetime]) -> list[uuid.UUID]:
+    """The agents `choose_offers` can pick for `waiting`: each queue's best len(waiting) free members.
+
+    Each call takes at most one agent, so no queue's line is walked past its first len(waiting) members (those
+    taken by earlier calls, then the one chosen), and `choose_offers` pairs the same over these as over every
+    free member. With one call waiting, the usual case under load, that is one pass over a queue's free
+    members instead of a candidate for each and a sort (most of the CPU of an offer at 100 agents).
+    """
+    n = len(waiting)
+    chosen: dict[uuid.UUID, None] = {}
+    for queue_id in dict.fromkeys(w.queue_id for w in waiting):
+        line = lines.get(queue_id, {})
+        if len(line) <= len(free):  # walk the shorter: the queue's members, or the free agents
+            pool = [x for x in line if x in free and x not in reserved]
+        else:
+            pool = [x for x in free if x in line and x not in reserved]
+        chosen.update(dict.fromkeys(heapq.nsmallest(n, pool, key=_in_line(line, idle_since))))
+    return list(chosen)
 
 
 def plan_offers(floor: Floor, now: datetime) -> list[Decision]:

@@ -64,6 +64,30 @@ def test_the_choice_pairs_each_call_and_each_agent_at_most_once_in_priority_orde
     assert set(chosen_agents) == taken_before
 
 
+@settings(max_examples=300, deadline=None)
+@given(routing_inputs(), st.data())
+def test_the_shortlist_of_free_agents_pairs_the_same_as_every_free_agent(
+        inputs: tuple[list[domain.WaitingCall], list[domain.Candidate], dict[uuid.UUID, int]],
+        data: st.DataObject) -> None:
+    calls, agents, queue_priority = inputs
+    waiting = [w for w in calls if w.queue_id in queue_priority]  # as `routable` hands them over
+    lines: dict[uuid.UUID, dict[uuid.UUID, int]] = {q: {} for q in QUEUES}
+    for agent in agents:
+        for queue_id, priority in agent.queues.items():
+            lines[queue_id][agent.agent_id] = priority
+    by_id = {agent.agent_id: agent for agent in agents}
+    ids = sorted(by_id)
+    # members of the queues who are busy (not free), and free ones reserved by decisions being stored
+    busy = set(data.draw(st.lists(st.sampled_from(ids), unique=True, max_size=3))) if ids else set()
+    free = set(ids) - busy
+    reserved = set(data.draw(st.lists(st.sampled_from(ids), unique=True, max_size=2))) if ids else set()
+    chosen = domain.shortlist(waiting, lines, free, reserved, lambda x: by_id[x].idle_since)
+    assert len(chosen) == len(set(chosen)) and set(chosen) <= free - reserved
+    everyone = [agent for agent in agents if agent.agent_id in free and agent.agent_id not in reserved]
+    assert domain.choose_offers(waiting, [by_id[x] for x in chosen], queue_priority) == \
+        domain.choose_offers(waiting, everyone, queue_priority)
+
+
 # ---------------------------------------------------------------- random histories of one floor
 
 CHOSEN: tuple[a.ChosenState, ...] = get_args(a.ChosenState)
