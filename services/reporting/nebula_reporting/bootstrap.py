@@ -18,7 +18,7 @@ from nebula_reporting import SERVICE, handlers
 from nebula_reporting.adapters import ReportQueries, ReportsProjection, checkpoints
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-# Live, the runner looks for new events this often and write them in one transaction: reports are read by
+# Live, the runner looks for new events this often and writes them in one transaction: reports are read by
 # people, and every query first has the runner catch up (`current` below), so the interval only sets how much
 # is written at once. A transaction per event (and a wake-up per event handed over) was most of reporting's CPU
 # per call; looking every 0.25 s instead of 0.1 s took it from 3.8 to 2.5 ms per call at 50 calls/s

@@ -920,11 +920,7 @@ class TelephonyHandlers:
             call = CallState.from_events(events, records[-1].position)
             if call is None:
                 continue
-            self.calls[call.call_id] = call
-            self._bind(call.customer_channel, call.call_id)
-            for leg in call.legs.values():
-                self._bind(leg.channel_id, call.call_id)
-            self._bind(call.customer_channel, call.call_id)
+            self._track(call)
             self._resume_ivr(call)
         return len(self.calls)
 
