@@ -14,6 +14,7 @@ import platform
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -84,6 +85,34 @@ def fill_nats_server(store_dir: Path, timeout: float = 10.0) -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+# ---------------------------------------------------------------- the disk
+
+
+@contextmanager
+def disk_probe(directory: Path, interval: float = 0.02) -> Iterator[list[tuple[float, float]]]:
+    """bench._disk_probe fsyncing a file in `directory` while the block runs; the list fills when it ends.
+
+    Each sample is (start on the monotonic clock, fsync ms). In a process of its own, so that its figures are
+    the disk's and nothing else's.
+    """
+    samples: list[tuple[float, float]] = []
+    out = directory / f"disk-probe-{uuid.uuid4().hex[:8]}.json"
+    proc = subprocess.Popen([sys.executable, "-m", "bench._disk_probe", str(directory), str(out),
+                             "--interval", str(interval)])
+    try:
+        yield samples
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if out.exists():
+            samples.extend((float(start), float(ms)) for start, ms in json.loads(out.read_text()))
+            out.unlink()
 
 
 # ---------------------------------------------------------------- PostgreSQL

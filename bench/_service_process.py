@@ -4,7 +4,8 @@
 
 Configured from the environment like `nebula run <service>` (NEBULA_NATS_URL, NEBULA_DATABASE_URL, ...). Prints
 `READY` once the service has started; SIGTERM stops it. The telephony adapter can time its ring path (ARI
-StasisStart received → originate sent) and write the samples, in ms, to FILE as JSON when it stops.
+StasisStart received → originate sent) and write the samples to FILE as JSON when it stops: `[[start, ms], ...]`,
+start on the system-wide monotonic clock, so that they can be set beside the disk probe's (bench._disk_probe).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from nebula_core.settings import Settings
 from bench._infra import quiet_logs
 
 
-def time_ring_path(samples: list[float], handlers: list[Any]) -> None:
+def time_ring_path(samples: list[tuple[float, float]], handlers: list[Any]) -> None:
     """Time StasisStart → originate inside the adapter: its inbound handler and the ARI client are wrapped."""
     import time
     import uuid
@@ -36,14 +37,15 @@ def time_ring_path(samples: list[float], handlers: list[Any]) -> None:
     original_originate = AriClient.originate
 
     async def timed_inbound(self: TelephonyHandlers, event: Any) -> None:
-        started[event.channel.id] = time.perf_counter()
+        started[event.channel.id] = time.monotonic()
         await original_inbound(self, event)
 
     async def timed_originate(self: AriClient, **kwargs: Any) -> Any:
         call_id = kwargs["app_args"].split(",", 1)[1]
         call = handlers[0].calls.get(uuid.UUID(call_id)) if handlers else None
         if call is not None and call.customer_channel in started:
-            samples.append((time.perf_counter() - started.pop(call.customer_channel)) * 1000)
+            start = started.pop(call.customer_channel)
+            samples.append((start, (time.monotonic() - start) * 1000))
         return await original_originate(self, **kwargs)
 
     TelephonyHandlers._inbound = timed_inbound  # type: ignore[method-assign]
@@ -54,7 +56,7 @@ async def serve(service: str, ring_path_out: Path | None) -> None:
     """Start the one service, say READY, run until SIGTERM, then write the samples and stop."""
     from nebula_cli.main import start_services, stop_services
 
-    samples: list[float] = []
+    samples: list[tuple[float, float]] = []
     handlers: list[Any] = []
     if ring_path_out is not None:
         time_ring_path(samples, handlers)

@@ -6,6 +6,9 @@ runs them all in this process on SQLite, as `nebula up` does. The PBX simulator 
 (`nebula sim serve`) either way, so the CPU figures are the platform's. Customers call at a steady rate; every
 agent is inbound with a phone that answers after 0.1 s and talks for `--talk` seconds. The ring path is timed
 inside the adapter, from its handler receiving the customer's StasisStart to its sending the originate.
+While the calls come, a probe (bench._disk_probe) fsyncs a file beside nats-server's store every 20 ms: the ring
+path waits for two fsync'd appends, so a stall of the disk itself shows in its tail, and the figures say how
+many of the slow calls overlapped one.
 
     .venv/bin/python -m bench.inbound_e2e [--rate 50] [--seconds 10] [--agents 100] [--layout processes|one]
 """
@@ -37,7 +40,17 @@ from nebula_core.runtime import ServiceClient, new_broker, run_event_loop
 from nebula_core.settings import Settings
 from nebula_telephony.ari.http import HttpPool
 
-from bench._infra import header, machine, nats_server, percentile, postgres_cluster, quiet_logs, report, temp_dir
+from bench._infra import (
+    disk_probe,
+    header,
+    machine,
+    nats_server,
+    percentile,
+    postgres_cluster,
+    quiet_logs,
+    report,
+    temp_dir,
+)
 
 TENANT = "bench"
 DID = "+908501234567"
@@ -182,11 +195,47 @@ async def log_figures(nats_url: str, total: int) -> dict[str, Any]:
     return out
 
 
-def ring_path_figures(samples: list[float]) -> dict[str, Any]:
-    """p50 / p99 / max of the ring path samples (ms)."""
-    return {"ring_path_samples": len(samples), "ring_path_p50_ms": round(percentile(samples, 50), 2),
-            "ring_path_p99_ms": round(percentile(samples, 99), 2),
-            "ring_path_max_ms": round(max(samples), 2) if samples else None}
+SLOW_MS = 20.0  # the goal's p99
+STALL_MS = 10.0  # a probe fsync this long is a stall: its p50 here is 0.1-0.3 ms, its p99 about 1.3 ms
+
+
+def ring_path_figures(samples: list[tuple[float, float]], disk: list[tuple[float, float]]) -> dict[str, Any]:
+    """p50 / p99 / max of the ring path (ms), and how its slow calls sit beside the disk's fsync stalls.
+
+    `samples` and `disk` are (start on the monotonic clock, ms). A slow call that overlaps a stall of the
+    probe's fsync waited, at least in part, for the disk that nats-server fsyncs every append to.
+    """
+    times = [ms for _, ms in samples]
+    figures: dict[str, Any] = {
+        "ring_path_samples": len(times), "ring_path_p50_ms": round(percentile(times, 50), 2),
+        "ring_path_p99_ms": round(percentile(times, 99), 2),
+        "ring_path_max_ms": round(max(times), 2) if times else None}
+    if samples:
+        first, last = min(start for start, _ in samples), max(start + ms / 1000 for start, ms in samples)
+        disk = [(start, ms) for start, ms in disk if start + ms / 1000 >= first and start <= last]
+    stalls = [(start, start + ms / 1000) for start, ms in disk if ms >= STALL_MS]
+    slow = [(start, start + ms / 1000) for start, ms in samples if ms > SLOW_MS]
+    fsyncs = [ms for _, ms in disk]
+    figures |= {
+        "ring_path_over_20ms": len(slow),
+        "ring_path_over_20ms_beside_disk_stall": sum(any(a < y and x < b for x, y in stalls) for a, b in slow),
+        "disk_fsync_samples": len(fsyncs),
+        "disk_fsync_p50_ms": round(percentile(fsyncs, 50), 2) if fsyncs else None,
+        "disk_fsync_p99_ms": round(percentile(fsyncs, 99), 2) if fsyncs else None,
+        "disk_fsync_max_ms": round(max(fsyncs), 2) if fsyncs else None,
+        "disk_stalls_over_10ms": len(stalls)}
+    return figures
+
+
+def print_ring_path(figures: dict[str, Any]) -> None:
+    """The ring path and the disk beside it, for a reader."""
+    print(f"   ring path p50 {figures['ring_path_p50_ms']} ms, p99 {figures['ring_path_p99_ms']} ms, "
+          f"max {figures['ring_path_max_ms']} ms over {figures['ring_path_samples']} calls; "
+          f"{figures['ring_path_over_20ms']} over {SLOW_MS:.0f} ms, "
+          f"{figures['ring_path_over_20ms_beside_disk_stall']} of them beside a disk stall", flush=True)
+    print(f"   disk fsync (probe every 20 ms): p50 {figures['disk_fsync_p50_ms']} ms, "
+          f"p99 {figures['disk_fsync_p99_ms']} ms, max {figures['disk_fsync_max_ms']} ms, "
+          f"{figures['disk_stalls_over_10ms']} stalls of {STALL_MS:.0f} ms or more", flush=True)
 
 
 async def wait_for_hangups(sim_url: str, deadline_s: float) -> None:
@@ -208,7 +257,7 @@ async def run_one_process(args: argparse.Namespace) -> dict[str, Any]:
 
     from bench._service_process import time_ring_path
 
-    ring_path: list[float] = []
+    ring_path: list[tuple[float, float]] = []
     handlers: list[Any] = []
     time_ring_path(ring_path, handlers)
     total = int(args.rate * args.seconds)
@@ -223,16 +272,18 @@ async def run_one_process(args: argparse.Namespace) -> dict[str, Any]:
             async with httpx.AsyncClient(base_url=f"{sim_url}/sim/v1", timeout=10) as control:
                 await set_up_tenant(ServiceClient(gateway.broker, timeout=60), control, args.agents)
                 cpu_before = _cpu_s()
-                sent_s = await drive_calls(sim_url, args.rate, total, args.talk)
-                end_by = time.monotonic() + args.talk + 60
-                while (len(ring_path) < total or telephony.handlers.calls) and time.monotonic() < end_by:
-                    await asyncio.sleep(0.1)
+                with disk_probe(tmp) as disk:
+                    sent_s = await drive_calls(sim_url, args.rate, total, args.talk)
+                    end_by = time.monotonic() + args.talk + 60
+                    while (len(ring_path) < total or telephony.handlers.calls) and time.monotonic() < end_by:
+                        await asyncio.sleep(0.1)
                 cpu = _cpu_s() - cpu_before
             figures = await log_figures(nats.url, total)
         finally:
             await stop_services(apps, engine)
     return {"layout": "one", "calls": total, "rate_per_s": args.rate, "sent_in_s": round(sent_s, 2),
-            **ring_path_figures(ring_path), "platform_cpu_ms_per_call": round(cpu * 1000 / total, 1), **figures}
+            **ring_path_figures(ring_path, disk), "platform_cpu_ms_per_call": round(cpu * 1000 / total, 1),
+            **figures}
 
 
 # ---------------------------------------------------------------- layout: a process per service
@@ -301,21 +352,22 @@ async def run_processes(args: argparse.Namespace) -> dict[str, Any]:
                     watched = {**pids, "pbx-sim": sim.pid, "nats-server": nats.pid or 0}
                     before = {name: _proc_cpu_s(pid) for name, pid in watched.items()}
                     busy_before, driver_before = _machine_jiffies(), _cpu_s()
-                    sent_s = await drive_calls(sim_url, args.rate, total, args.talk)
-                    busy, driver = _busy_share(busy_before, _machine_jiffies()), _cpu_s() - driver_before
-                    await wait_for_hangups(sim_url, args.talk + 120)
+                    with disk_probe(tmp) as disk:
+                        sent_s = await drive_calls(sim_url, args.rate, total, args.talk)
+                        busy, driver = _busy_share(busy_before, _machine_jiffies()), _cpu_s() - driver_before
+                        await wait_for_hangups(sim_url, args.talk + 120)
                     catch_up_s = await wait_until_idle(pids)
                     cpu = {name: _proc_cpu_s(pid) - before[name] for name, pid in watched.items()}
             finally:
                 await broker.stop()
             procs["telephony"].send_signal(signal.SIGTERM)
             procs["telephony"].wait(60)
-            ring_path = json.loads(ring_path_out.read_text())
+            ring_path = [(float(start), float(ms)) for start, ms in json.loads(ring_path_out.read_text())]
         figures = await log_figures(nats.url, total)
     per_call = {f"cpu_ms_per_call_{name}": round(seconds * 1000 / total, 1) for name, seconds in cpu.items()}
     platform = sum(seconds for name, seconds in cpu.items() if name in SERVICES)
     return {"layout": "processes", "calls": total, "rate_per_s": args.rate, "sent_in_s": round(sent_s, 2),
-            **ring_path_figures(ring_path), "platform_cpu_ms_per_call": round(platform * 1000 / total, 1),
+            **ring_path_figures(ring_path, disk), "platform_cpu_ms_per_call": round(platform * 1000 / total, 1),
             **per_call, "cpu_ms_per_call_load_driver": round(driver * 1000 / total, 1),
             **busy, "idle_after_last_hangup_s": round(catch_up_s, 1), **figures}
 
@@ -333,6 +385,7 @@ def main() -> None:
     quiet_logs()
     header(f"inbound end to end: StasisStart → originate ({args.layout})")
     figures = run_event_loop(run_processes(args) if args.layout == "processes" else run_one_process(args))
+    print_ring_path(figures)
     figures["machine"] = machine()
     report("inbound_e2e", figures)
 
