@@ -99,8 +99,8 @@ def disk_probe(directory: Path, interval: float = 0.02) -> Iterator[list[tuple[f
     """
     samples: list[tuple[float, float]] = []
     out = directory / f"disk-probe-{uuid.uuid4().hex[:8]}.json"
-    proc = subprocess.Popen([sys.executable, "-m", "bench._disk_probe", str(directory), str(out),
-                             "--interval", str(interval)])
+    proc = subprocess.Popen([sys.executable, "-m", "bench._disk_probe", str(directory), "--out", str(out),
+                             "--interval", str(interval)], stdout=subprocess.DEVNULL)
     try:
         yield samples
     finally:
