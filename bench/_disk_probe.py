@@ -5,9 +5,9 @@
 Every `--interval` seconds it appends a few bytes to a file in DIR and fsyncs it, as nats-server does for every
 stored message with `sync_interval: always`. On SIGTERM, or after `--seconds`, it removes its file, writes
 `[[start, ms], ...]` (start on the system-wide monotonic clock, so other processes' times compare) to FILE and
-prints p50 / p99 / max and the stalls of 10 ms or more. A stall of the disk shows as one
-long fsync spanning it, which tells a slow ring path that waited for the disk from one that waited for the CPU.
-A process of its own, not a thread: a thread would also time waiting for the GIL after the syscall.
+prints p50 / p99 / max and the stalls of 10 ms or more. A stall of the disk shows as one long fsync spanning it,
+which tells a slow ring path that waited for the disk from one that waited for the CPU. A process of its own,
+not a thread: a thread would also time its wait for the GIL after the syscall.
 """
 
 from __future__ import annotations
