@@ -52,6 +52,10 @@ class NoSync:
         """Nothing to wait for."""
         return True
 
+    async def catch_up(self, timeout: float = 1.0) -> bool:
+        """Nothing to catch up with."""
+        return True
+
 
 def number(i: int, second: bool = False) -> str:
     """A distinct Turkish mobile number in E.164 (the second numbers on another prefix)."""
@@ -161,7 +165,8 @@ def summary(label: str, samples: list[float], seconds: float) -> dict[str, float
 async def measure(url: str, args: argparse.Namespace) -> dict[str, object]:
     engine = create_engine(url)
     try:
-        handlers = CustomerHandlers(store=InMemoryEventStore(), read_model=CustomerReadModel(engine), sync=NoSync())
+        handlers = CustomerHandlers(store=InMemoryEventStore(), read_model=CustomerReadModel(engine), sync=NoSync(),
+                                    history=NoSync())
         rng = random.Random(args.seed + 1)
         hits = [(tenant_of(i, args.tenants), number(i)) for i in (rng.randrange(args.customers)
                                                                   for _ in range(args.lookups))]

@@ -25,7 +25,7 @@ def register(app: ServiceApp, store: EventStore, engine: AsyncEngine, dead_lette
                                 checkpoints=checkpoints, dead_letters=dead_letters, poll_s=poll_s)
                for projection, poll_s in ((CustomerProjection(), 0.0), (CustomerCallsProjection(), CALLS_POLL_S))]
     app.components.extend(runners)
-    h = CustomerHandlers(store=store, read_model=CustomerReadModel(engine), sync=runners[0])
+    h = CustomerHandlers(store=store, read_model=CustomerReadModel(engine), sync=runners[0], history=runners[1])
     app.command("create_customer", crm.CreateCustomer)(h.create_customer)
     app.command("update_customer", crm.UpdateCustomer)(h.update_customer)
     app.command("add_customer_comment", crm.AddCustomerComment)(h.add_comment)

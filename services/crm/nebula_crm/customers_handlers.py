@@ -33,6 +33,14 @@ class ReadModelSync(Protocol):
         ...
 
 
+class CatchUp(Protocol):
+    """Lets a query include what was stored before it was asked, from a read model that polls the log."""
+
+    async def catch_up(self, timeout: float = 1.0) -> bool:
+        """Apply what was stored before this call (False: not within `timeout`, answer from what is there)."""
+        ...
+
+
 def stream_of(tenant_id: str, customer_id: uuid.UUID) -> str:
     """The customer's event stream."""
     return event_subject(tenant_id, crm.AGGREGATE_CUSTOMER, str(customer_id))
@@ -41,10 +49,12 @@ def stream_of(tenant_id: str, customer_id: uuid.UUID) -> str:
 class CustomerHandlers:
     """One method per customer command or query; the composition root wires the ports in."""
 
-    def __init__(self, store: EventStore, read_model: CustomerReadModel, sync: ReadModelSync, region: str = "TR"):
+    def __init__(self, store: EventStore, read_model: CustomerReadModel, sync: ReadModelSync, history: CatchUp,
+                 region: str = "TR"):
         self.store = store
         self.rm = read_model
         self.sync = sync
+        self.history = history
         self.region = region
         self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
@@ -145,6 +155,11 @@ class CustomerHandlers:
         return crm.CommentList(items=await self.rm.comments(q.tenant_id, q.customer_id, q.limit))
 
     async def calls(self, q: crm.ListCustomerCalls) -> crm.CustomerCallList:
-        """A card's calls on any of its numbers, newest first."""
+        """A card's calls on any of its numbers, newest first, including every call event stored before the question.
+
+        The history's runner polls the log; without the catch-up an agent who ends a call and opens the card at
+        once could see the call still in progress, up to a second after a quiet spell.
+        """
+        await self.history.catch_up()
         view = await self._view(q.tenant_id, q.customer_id)
         return crm.CustomerCallList(items=await self.rm.calls(q.tenant_id, view.numbers, q.limit))

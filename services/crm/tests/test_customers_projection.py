@@ -78,7 +78,7 @@ async def crm_parts(store: JetStreamEventStore, engine: AsyncEngine
                for p in (CustomerProjection(), CustomerCallsProjection())]
     for r in runners:
         await r.start()
-    yield CustomerHandlers(store, CustomerReadModel(engine), runners[0]), runners
+    yield CustomerHandlers(store, CustomerReadModel(engine), runners[0], runners[1]), runners
     for r in runners:
         await r.stop()
 
@@ -192,6 +192,32 @@ async def test_a_customers_calls_come_from_the_call_events_with_agent_and_queue_
     await runners[1].start()
     again = await wait_until(lambda: _calls_when(h, t, card.customer_id, len(got)))
     assert again == got
+
+
+async def test_a_customers_calls_include_every_call_event_stored_before_the_question(
+        store: JetStreamEventStore, engine: AsyncEngine) -> None:
+    """The history's runner polls (here every 30 s, so only the question can make it look): an agent who ends a
+    call and opens the card at once sees the call ended, not as the runner's last look left it."""
+    runners = [ProjectionRunner(service="crm", projection=p, store=store, engine=engine, checkpoints=checkpoints,
+                                dead_letters=InMemoryDeadLetters(), poll_s=poll_s)
+               for p, poll_s in ((CustomerProjection(), 0.0), (CustomerCallsProjection(), 30.0))]
+    for r in runners:
+        await r.start()
+    try:
+        assert await runners[1].wait_caught_up()
+        h = CustomerHandlers(store, CustomerReadModel(engine), runners[0], runners[1])
+        t = tenant()
+        card = await new_card(h, t, "+905321112233")
+        stream, events = _call(t, "+905321112233", T0, queue=uuid.uuid4(), agent=uuid.uuid4(), talk=42)
+        await store.append(stream, events[:2], 0)  # started and queued: in progress
+        assert [i.result for i in (await h.calls(crm.ListCustomerCalls(
+            tenant_id=t, customer_id=uuid.UUID(card.customer_id)))).items] == ["in_progress"]
+        await store.append(stream, events[2:], None)  # ... and over
+        got = (await h.calls(crm.ListCustomerCalls(tenant_id=t, customer_id=uuid.UUID(card.customer_id)))).items
+        assert [(i.result, i.talk_s) for i in got] == [("answered", 42)]
+    finally:
+        for r in runners:
+            await r.stop()
 
 
 async def _calls_when(h: CustomerHandlers, t: str, customer_id: str, n: int) -> list[crm.CustomerCallView] | None:

@@ -5,6 +5,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { api, request } from '../api';
 import { customerByNumber, type Customer, type CustomerCall, type CustomerComment } from '../crm';
 import { formatDateTime, formatDuration } from '../format';
+import { freshLoader, maybeLate } from '../fresh';
 import { t, tv, type Key } from '../i18n';
 import { onNotice } from '../live';
 import { displayNumber } from '../phone/number';
@@ -284,16 +285,25 @@ function Calls({ customer }: { customer: Customer }): JSX.Element {
   const [items, setItems] = useState<CustomerCall[] | null>(null);
   const [error, setError] = useState<unknown>(null);
   useEffect(() => {
-    const load = (): void => {
-      api
-        .get<{ items: CustomerCall[] }>(`/customers/${customer.customer_id}/calls`, { limit: 20 })
-        .then((page) => setItems(page.items))
-        .catch((e: unknown) => setError(e));
-    };
-    load();
-    return onNotice((n) => {
-      if (n.kind === 'call' && n.phase === 'ended') load();
+    // The history is the crm's read model, which may not have seen a call's end yet when the card opens or
+    // when the end is announced: fetched again while it shows a call in progress.
+    const loader = freshLoader(
+      () => api.get<{ items: CustomerCall[] }>(`/customers/${customer.customer_id}/calls`, { limit: 20 }),
+      (page) => page.items.some(maybeLate),
+      (page) => {
+        setItems(page.items);
+        setError(null);
+      },
+      setError,
+    );
+    loader.load();
+    const off = onNotice((n) => {
+      if (n.kind === 'call' && n.phase === 'ended') loader.load();
     });
+    return () => {
+      off();
+      loader.stop();
+    };
   }, [customer.customer_id]);
   return (
     <section class="crm-calls" aria-label={t('crm.calls')}>

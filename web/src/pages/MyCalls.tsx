@@ -5,6 +5,7 @@ import { api } from '../api';
 import { ErrorBox, Loading } from '../components/common';
 import { DataTable } from '../components/listing';
 import { formatDateTime, formatDuration } from '../format';
+import { freshLoader, maybeLate } from '../fresh';
 import { t, tv } from '../i18n';
 import { onNotice } from '../live';
 import { displayNumber } from '../phone/number';
@@ -21,23 +22,27 @@ export function MyCalls(): JSX.Element {
   const prefs = useStore(settings);
   const config = useStore(phoneConfig);
 
-  const load = (): void => {
-    api
-      .get<{ items: MyCall[] }>('/agents/me/calls', { limit: 50 })
-      .then((page) => {
+  useEffect(() => {
+    // A call of mine that ends changes this list: reload then (pushed, not polled), and again while the
+    // report, which may not have seen the end yet, still shows a call in progress.
+    const loader = freshLoader(
+      () => api.get<{ items: MyCall[] }>('/agents/me/calls', { limit: 50 }),
+      (page) => page.items.some(maybeLate),
+      (page) => {
         setCalls(page.items);
         setError(null);
-      })
-      .catch((e: unknown) => setError(e));
-  };
-
-  useEffect(() => {
-    load();
-    // A call of mine that ends changes this list: reload then (pushed, not polled).
-    return onNotice((n) => {
-      if (n.kind === 'call' && n.phase === 'ended') load();
-      if (n.kind === 'state' && (n.previous === 'on_call' || n.previous === 'wrap_up')) load();
+      },
+      setError,
+    );
+    loader.load();
+    const off = onNotice((n) => {
+      if (n.kind === 'call' && n.phase === 'ended') loader.load();
+      if (n.kind === 'state' && (n.previous === 'on_call' || n.previous === 'wrap_up')) loader.load();
     });
+    return () => {
+      off();
+      loader.stop();
+    };
   }, []);
 
   const callBack = (number: string): void => {
