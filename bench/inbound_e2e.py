@@ -235,7 +235,7 @@ def print_ring_path(figures: dict[str, Any]) -> None:
           f"{figures['ring_path_over_20ms_beside_disk_stall']} of them beside a disk stall", flush=True)
     print(f"   disk fsync (probe every 20 ms): p50 {figures['disk_fsync_p50_ms']} ms, "
           f"p99 {figures['disk_fsync_p99_ms']} ms, max {figures['disk_fsync_max_ms']} ms, "
-          f"{figures['disk_stalls_over_10ms']} stalls of {STALL_MS:.0f} ms or more", flush=True)
+          f"fsyncs of {STALL_MS:.0f} ms or more (stalls): {figures['disk_stalls_over_10ms']}", flush=True)
 
 
 async def wait_for_hangups(sim_url: str, deadline_s: float) -> None:
