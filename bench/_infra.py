@@ -39,6 +39,17 @@ def temp_dir(prefix: str) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def stop_process(proc: subprocess.Popen[Any], timeout: float = 30.0) -> None:
+    """SIGTERM, and SIGKILL if it has not ended within `timeout` s."""
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 @contextmanager
 def nats_server(store_dir: Path) -> Iterator[EmbeddedNats]:
     """An EmbeddedNats (JetStream, sync_interval: always) on a free loopback port, stopped afterwards."""
@@ -78,13 +89,7 @@ def fill_nats_server(store_dir: Path, timeout: float = 10.0) -> Iterator[str]:
                 time.sleep(0.05)
         yield f"nats://127.0.0.1:{port}"
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc)
 
 
 # ---------------------------------------------------------------- the disk
@@ -104,12 +109,7 @@ def disk_probe(directory: Path, interval: float = 0.02) -> Iterator[list[tuple[f
     try:
         yield samples
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         if out.exists():
             samples.extend((float(start), float(ms)) for start, ms in json.loads(out.read_text()))
             out.unlink()

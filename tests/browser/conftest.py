@@ -124,6 +124,13 @@ class Desk:
         assert r.status_code == 200, r.text
         return dict(r.json())
 
+    async def without_auto_crm(self, who: str = "agent1") -> None:
+        """`who` goes on line in Gelen Arama and opens the CRM panel themselves (auto-CRM off)."""
+        r = await self.api("PUT", "/api/v1/agents/me/settings", who, json={
+            "default_state": "inbound", "default_caller_id": None, "dial_pad": False, "auto_crm": False,
+            "phone_position": None})
+        assert r.status_code == 200, r.text
+
     async def provisioned(self, who: str = "agent1") -> None:
         """Wait until the telephony adapter has put the agent's endpoint on the simulator."""
         endpoint = self.users[who]["sip_endpoint"]
@@ -214,6 +221,14 @@ async def log_in(page: Page, platform: Platform, tenant: str, username: str, pas
     await form.locator("input[name=password]").fill(password)
     await form.locator("button[type=submit]").click()
     await expect(page.locator("nav#nav")).to_be_visible()
+
+
+async def on_line_inbound(page: Page, platform: Platform, d: Desk, who: str = "agent1") -> Locator:
+    """`who` logs in and goes on line in Gelen Arama (their default state must be inbound); returns their phone."""
+    await log_in(page, platform, d.tenant, who)
+    await page.get_by_role("button", name="Hatta gir").first.click()
+    await expect(page.get_by_test_id("agent-state")).to_contain_text("Gelen Arama")
+    return page.get_by_test_id("phone")
 
 
 async def shoot(page: Page, name: str, sizes: tuple[dict[str, int], ...] = (PHONE_SIZE, DESKTOP_SIZE)) -> list[Path]:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Dialog, Page, ViewportSize, expect
 
-from tests.browser.conftest import DESKTOP_SIZE, axe_check, log_in, make_desk, shoot, shoot_languages
+from tests.browser.conftest import DESKTOP_SIZE, axe_check, log_in, make_desk, on_line_inbound, shoot, shoot_languages
 from tests.support import Platform, wait_until
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -33,16 +33,10 @@ async def test_a_block_request_approved_in_the_ui_stops_calls_both_ways(page: Pa
                                                                        platform: Platform) -> None:
     d = await make_desk(platform)
     await d.provisioned()
-    r = await d.api("PUT", "/api/v1/agents/me/settings", "agent1", json={
-        "default_state": "inbound", "default_caller_id": None, "dial_pad": False, "auto_crm": False,
-        "phone_position": None})
-    assert r.status_code == 200, r.text
+    await d.without_auto_crm()
 
     # The agent, in a call, asks for the caller to be blocked (CRM panel).
-    await log_in(page, platform, d.tenant, "agent1")
-    phone = page.get_by_test_id("phone")
-    await page.get_by_role("button", name="Hatta gir").first.click()
-    await expect(page.get_by_test_id("agent-state")).to_contain_text("Gelen Arama")
+    phone = await on_line_inbound(page, platform, d)
     await d.customer_calls(CALLER)
     await phone.get_by_role("button", name="Cevapla").click()
     await expect(phone).to_have_attribute("data-phase", "connected")

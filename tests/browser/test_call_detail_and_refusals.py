@@ -12,7 +12,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.async_api import Page, WebSocketRoute, expect
 
-from tests.browser.conftest import DESKTOP_SIZE, SMALL_PHONE_SIZE, fits_the_width, log_in, make_desk, shoot
+from tests.browser.conftest import (
+    DESKTOP_SIZE,
+    SMALL_PHONE_SIZE,
+    fits_the_width,
+    make_desk,
+    on_line_inbound,
+    shoot,
+)
 from tests.support import Platform, wait_until
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -68,9 +75,7 @@ async def test_auto_crm_detail_time_zone_keyboard_and_hanging_up_a_call_that_end
     page.on("response", lambda resp: refusals.append((resp.url, resp.status))
             if re.search(r"/api/v1/calls/[^/]+/hangup$", resp.url) else None)
 
-    await log_in(page, platform, d.tenant, "agent1")
-    await page.get_by_role("button", name="Hatta gir").first.click()
-    await expect(page.get_by_test_id("agent-state")).to_contain_text("Gelen Arama")
+    await on_line_inbound(page, platform, d)
     # The narrowest screen: nothing sideways, the phone on screen.
     await page.set_viewport_size(SMALL_PHONE_SIZE)
     await fits_the_width(page)

@@ -11,7 +11,15 @@ import re
 import pytest
 from playwright.async_api import Page, Request, expect
 
-from tests.browser.conftest import DESKTOP_SIZE, PHONE_SIZE, log_in, make_desk, set_language, shoot, shoot_languages
+from tests.browser.conftest import (
+    DESKTOP_SIZE,
+    PHONE_SIZE,
+    make_desk,
+    on_line_inbound,
+    set_language,
+    shoot,
+    shoot_languages,
+)
 from tests.support import Platform, wait_until
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -22,15 +30,9 @@ async def test_an_agent_comments_and_marks_a_caller_risky_and_the_next_call_show
                                                                                    platform: Platform) -> None:
     d = await make_desk(platform)
     await d.provisioned()
-    r = await d.api("PUT", "/api/v1/agents/me/settings", "agent1", json={
-        "default_state": "inbound", "default_caller_id": None, "dial_pad": False, "auto_crm": False,
-        "phone_position": None})
-    assert r.status_code == 200, r.text
-    await log_in(page, platform, d.tenant, "agent1")
-    phone = page.get_by_test_id("phone")
+    await d.without_auto_crm()
+    phone = await on_line_inbound(page, platform, d)
     await expect(phone.get_by_test_id("phone-crm")).to_have_count(0)  # the CRM button only during a call
-    await page.get_by_role("button", name="Hatta gir").first.click()
-    await expect(page.get_by_test_id("agent-state")).to_contain_text("Gelen Arama")
 
     await d.customer_calls(CALLER)
     await expect(phone.get_by_role("alert")).to_contain_text("Gelen arama")

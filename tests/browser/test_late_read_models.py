@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.browser.conftest import log_in, make_desk
+from tests.browser.conftest import make_desk, on_line_inbound
 from tests.support import Platform, wait_until
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -41,17 +41,11 @@ async def test_views_opened_before_their_read_model_saw_the_end_show_it_once_it_
         page: Page, platform: Platform) -> None:
     d = await make_desk(platform)
     await d.provisioned()
-    r = await d.api("PUT", "/api/v1/agents/me/settings", "agent1", json={
-        "default_state": "inbound", "default_caller_id": None, "dial_pad": False, "auto_crm": False,
-        "phone_position": None})
-    assert r.status_code == 200, r.text
+    await d.without_auto_crm()
     r = await d.api("POST", "/api/v1/customers", "agent1", json={"numbers": [CALLER], "name": "Deniz Kaya"})
     assert r.status_code == 201, r.text
     customer_id = r.json()["customer_id"]
-    await log_in(page, platform, d.tenant, "agent1")
-    phone = page.get_by_test_id("phone")
-    await page.get_by_role("button", name="Hatta gir").first.click()
-    await expect(page.get_by_test_id("agent-state")).to_contain_text("Gelen Arama")
+    phone = await on_line_inbound(page, platform, d)
 
     await d.customer_calls(CALLER)
     await phone.get_by_role("button", name="Cevapla").click()
